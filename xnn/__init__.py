@@ -1,0 +1,50 @@
+"""xnn: the training framework of *Deep Learning from Scratch*, chapter 4, on NumPy or CuPy."""
+
+from xnn.activations import LeakyReLU, Linear, ReLU, ReLU6, Sigmoid, Tanh
+from xnn.backend import (
+    Backend,
+    BackendUnavailableError,
+    available_backends,
+    get_backend,
+    to_numpy,
+)
+from xnn.dropout import Dropout
+from xnn.layers import Dense, Layer
+from xnn.losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
+from xnn.network import NeuralNetwork
+from xnn.operations import BiasAdd, Operation, ParamOperation, WeightMultiply
+from xnn.optimizers import SGD, Optimizer, SGDMomentum
+from xnn.trainer import History, Trainer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SGD",
+    "Backend",
+    "BackendUnavailableError",
+    "BiasAdd",
+    "Dense",
+    "Dropout",
+    "History",
+    "Layer",
+    "LeakyReLU",
+    "Linear",
+    "Loss",
+    "MeanSquaredError",
+    "NeuralNetwork",
+    "Operation",
+    "Optimizer",
+    "ParamOperation",
+    "ReLU",
+    "ReLU6",
+    "SGDMomentum",
+    "Sigmoid",
+    "SoftmaxCrossEntropy",
+    "Tanh",
+    "Trainer",
+    "WeightMultiply",
+    "__version__",
+    "available_backends",
+    "get_backend",
+    "to_numpy",
+]
