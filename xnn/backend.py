@@ -127,7 +127,7 @@ class NumPyBackend(Backend):
         return host.astype(dtype)
 
     def to_numpy(self, x: Any) -> np.ndarray:
-        return np.asarray(x)
+        return np.array(x, copy=True)  # a copy, as on every other backend
 
 
 class CuPyBackend(Backend):
@@ -319,7 +319,7 @@ def backend_of(x: Any) -> Backend:
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """Bring an array of any backend (or host data) home as a NumPy array."""
+    """A NumPy copy of an array of any backend (or of host data), owned by the caller."""
     if isinstance(x, np.ndarray | np.generic | float | int | list | tuple):
-        return np.asarray(x)
+        return np.array(x, copy=True)
     return backend_of(x).to_numpy(x)

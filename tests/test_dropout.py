@@ -1,0 +1,80 @@
+"""Dropout: mask statistics, train/inference modes, and one mask sequence per seed."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from xnn import Dense, Dropout, MeanSquaredError, NeuralNetwork, Tanh, to_numpy
+from xnn.random import BernoulliStream
+
+
+def _dropout(backend, keep_prob, seed=0):
+    op = Dropout(keep_prob)
+    op.masks = BernoulliStream(np.random.default_rng(seed), keep_prob, backend, "float64")
+    return op
+
+
+@pytest.mark.parametrize("keep_prob", [0.2, 0.8])
+def test_kept_fraction_matches_keep_prob(backend, keep_prob):
+    n = 200 * 500
+    y = to_numpy(_dropout(backend, keep_prob).forward(backend.asarray(np.ones((200, 500)))))
+    assert set(np.unique(y)) <= {0.0, 1.0}
+    sigma = math.sqrt(keep_prob * (1 - keep_prob) / n)
+    assert abs(y.mean() - keep_prob) < 5 * sigma
+
+
+def test_train_and_inference_have_the_same_expected_activation(backend, rng):
+    x = rng.uniform(1, 2, (100, 300))
+    op = _dropout(backend, 0.8)
+    train = to_numpy(op.forward(backend.asarray(x)))
+    inference = to_numpy(op.forward(backend.asarray(x), inference=True))
+    np.testing.assert_allclose(inference, 0.8 * x)
+    assert train.mean() == pytest.approx(inference.mean(), rel=0.01)
+
+
+def test_gradient_flows_only_through_kept_units(backend, rng):
+    op = _dropout(backend, 0.5)
+    y = to_numpy(op.forward(backend.asarray(np.ones((20, 30)))))
+    dx = to_numpy(op.backward(backend.asarray(np.full((20, 30), 3.0))))
+    np.testing.assert_array_equal(dx, 3.0 * y)
+
+
+def test_masks_are_fresh_each_batch_and_fixed_by_seed(backend):
+    x = backend.asarray(np.ones((10, 10)))
+    op = _dropout(backend, 0.5, seed=1)
+    first, second = to_numpy(op.forward(x)), to_numpy(op.forward(x))
+    assert not np.array_equal(first, second)
+    again = _dropout(backend, 0.5, seed=1)
+    np.testing.assert_array_equal(to_numpy(again.forward(x)), first)
+
+
+def test_masks_cross_block_boundaries_deterministically(backend):
+    """Masks larger than what is left of a block start a new one; the sequence stays fixed."""
+    stream = BernoulliStream(np.random.default_rng(5), 0.5, backend, "float32", block=64)
+    again = BernoulliStream(np.random.default_rng(5), 0.5, backend, "float32", block=64)
+    for shape in [(5, 10), (5, 10), (20, 10), (3, 3)]:
+        np.testing.assert_array_equal(to_numpy(stream.take(shape)), to_numpy(again.take(shape)))
+
+
+def test_same_seed_same_masks_on_every_backend(backend):
+    """Masks are drawn on the host: numpy and any other backend see identical masks."""
+    X = np.ones((7, 3))
+
+    def outputs(b):
+        net = NeuralNetwork([Dense(50, Tanh(), dropout=0.5), Dense(2)], MeanSquaredError(),
+                            seed=4, backend=b, dtype="float64")
+        return [to_numpy(net.forward(X)) for _ in range(3)]
+
+    for ours, reference in zip(outputs(backend), outputs("numpy"), strict=True):
+        np.testing.assert_array_equal(ours, reference)
+
+
+def test_layers_get_independent_mask_streams():
+    X = np.ones((4, 64))
+    net = NeuralNetwork([Dense(64, dropout=0.5), Dense(64, dropout=0.5)], MeanSquaredError())
+    net.forward(X)
+    first, second = (to_numpy(layer.dropout.mask) for layer in net.layers)
+    assert not np.array_equal(first, second)
