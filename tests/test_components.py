@@ -62,7 +62,8 @@ def test_sigmoid_and_softmax_are_finite_for_huge_inputs(backend, dtype):
                                rtol=1e-6)
     loss = SoftmaxCrossEntropy()
     value = float(loss.forward(x, backend.asarray(np.eye(3)[[1, 0]], backend.dtype(dtype))))
-    assert math.isfinite(value) and value == pytest.approx(2e4, rel=1e-6)  # −log softmax = 1e4 − (−1e4)
+    # −log softmax of the labelled logit = 1e4 − (−1e4)
+    assert math.isfinite(value) and value == pytest.approx(2e4, rel=1e-6)
     assert np.all(np.isfinite(to_numpy(loss.backward())))
 
 

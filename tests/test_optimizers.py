@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -69,7 +71,7 @@ def test_each_fit_decays_from_lr_to_final_lr(backend, rng, decay_type):
         history = trainer.fit(X, y, X, y, epochs=4, eval_every=10, batch_size=5, verbose=False)
         rates = [r["lr"] for r in history.records]
         assert rates[0] == pytest.approx(0.2) and rates[-1] == pytest.approx(0.05)
-        assert all(a > b for a, b in zip(rates, rates[1:], strict=False))
+        assert all(a > b for a, b in itertools.pairwise(rates))
     single = trainer.fit(X, y, X, y, epochs=1, eval_every=1, batch_size=5, verbose=False)
     assert single.records[0]["lr"] == pytest.approx(0.2)
 

@@ -43,7 +43,8 @@ def assert_backend_close(actual: Any, expected: Any, *, backend: str | Backend |
     try:
         got = backend_of(actual)
     except TypeError:
-        raise AssertionError(f"expected an array of backend {want.name!r}, got {actual!r}") from None
+        message = f"expected an array of backend {want.name!r}, got {actual!r}"
+        raise AssertionError(message) from None
     assert got == want, f"array lives on backend {got.name!r}, expected {want.name!r}"
     assert want.owns(actual), f"array is not on the {want.name!r} device {want.device!r}"
     actual_dtype, expected_dtype = _dtype_name(actual.dtype), _dtype_name(expected.dtype)

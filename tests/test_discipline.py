@@ -1,0 +1,53 @@
+"""Project rules that code review alone would miss."""
+
+from __future__ import annotations
+
+import ast
+import re
+import shlex
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "xnn"
+
+# Modules that may use NumPy: the backend layer, host-side randomness, test helpers, and tools
+# that handle host data (datasets, checkpoints, the command line).
+HOST_SIDE = {"backend.py", "random.py", "testing.py", "cli.py", "__main__.py", "pytest_plugin.py",
+             "checkpoint.py", "preprocessing.py", "parity.py", "experiments.py"}
+HOST_SIDE_PACKAGES = {"datasets", "bench"}
+
+
+def _imports_numpy(path: Path) -> list[int]:
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        if any(name == "numpy" or name.startswith("numpy.") for name in names):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_model_maths_never_touches_numpy():
+    """Operations, layers, losses, optimizers, dropout and trainer go through ``xp`` only."""
+    offenders = {}
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE)
+        if relative.parts[0] in HOST_SIDE_PACKAGES or relative.name in HOST_SIDE:
+            continue
+        if lines := _imports_numpy(path):
+            offenders[str(relative)] = lines
+    assert not offenders, f"numpy imported outside the backend layer: {offenders}"
+    assert (PACKAGE / "trainer.py").exists() and not _imports_numpy(PACKAGE / "trainer.py")
+
+
+def test_ci_runs_the_readme_test_command():
+    """`.ci/run` runs exactly the test command the README gives a newcomer."""
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    match = re.search(r"^TEST_COMMAND=(.+)$", ci, flags=re.MULTILINE)
+    assert match, ".ci/run must define TEST_COMMAND"
+    command = shlex.split(match.group(1))[0]
+    assert command in readme
