@@ -7,7 +7,7 @@ from typing import Any
 from xnn.backend import Backend
 from xnn.validation import check_finite, check_matrix
 
-__all__ = ["as_features", "as_targets"]
+__all__ = ["as_features", "as_targets", "one_hot_rows"]
 
 
 def as_features(X: Any, backend: Backend, dtype: str, n_features: int | None,
@@ -47,9 +47,7 @@ def as_targets(y: Any, backend: Backend, dtype: str, n_outputs: int, n_rows: int
         )
     kind = backend.kind(y)
     if y.ndim == 1 and kind in "iu":
-        _check_labels(y, n_outputs, name, xp)
-        classes = xp.reshape(backend.arange(n_outputs), (1, -1))
-        return xp.astype(xp.reshape(y, (-1, 1)) == classes, backend.dtype(dtype))
+        return one_hot_rows(y, n_outputs, backend, dtype, name)
     if kind not in "fiub":
         raise ValueError(f"{name} must hold numbers, got dtype {y.dtype}")
     if y.ndim == 1:
@@ -69,10 +67,15 @@ def as_targets(y: Any, backend: Backend, dtype: str, n_outputs: int, n_rows: int
     return y
 
 
-def _check_labels(y: Any, n_classes: int, name: str, xp: Any) -> None:
-    if y.shape[0] and not bool(xp.all((y >= 0) & (y < n_classes))):
-        low, high = int(xp.min(y)), int(xp.max(y))
+def one_hot_rows(labels: Any, n_classes: int, backend: Backend, dtype: str,
+                 name: str = "labels") -> Any:
+    """(n,) integer labels of ``backend`` → (n, n_classes) rows e_label, range-checked."""
+    xp = backend.xp
+    if labels.shape[0] and not bool(xp.all((labels >= 0) & (labels < n_classes))):
+        low, high = int(xp.min(labels)), int(xp.max(labels))
         raise ValueError(
-            f"{name} holds class labels in [{low}, {high}], expected labels in [0, {n_classes - 1}]"
-            f" for a model with {n_classes} outputs"
+            f"{name} holds class labels in [{low}, {high}], expected labels in "
+            f"[0, {n_classes - 1}] for {n_classes} classes"
         )
+    classes = xp.reshape(backend.arange(n_classes), (1, -1))
+    return xp.astype(xp.reshape(labels, (-1, 1)) == classes, backend.dtype(dtype))

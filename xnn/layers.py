@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 
 from xnn.activations import Linear
 from xnn.backend import Backend
@@ -47,8 +48,7 @@ class Layer:
     def forward(self, input_: Array, inference: bool = False) -> Array:
         """Run the operations in order (setting the layer up on first use)."""
         if self.first:
-            self._setup_layer(input_)
-            self.first = False
+            self.build(input_.shape[1])
         self.input_ = input_
         for operation in self.operations:
             input_ = operation.forward(input_, inference)
@@ -61,7 +61,8 @@ class Layer:
             output_grad = operation.backward(output_grad)
         return output_grad
 
-    def _setup_layer(self, input_: Array) -> None:
+    def build(self, n_in: int, params: Sequence[Array] | None = None) -> None:
+        """Make the parameters for inputs of width ``n_in``: drawn from the seed, or ``params``."""
         raise NotImplementedError
 
     def set_mask_stream(self, streams: Streams, key: tuple[int, ...]) -> None:
@@ -96,19 +97,26 @@ class Dense(Layer):
         self.dropout = Dropout(self.keep_prob) if self.keep_prob < 1.0 else None
         self.weight_init = weight_init
 
-    def _setup_layer(self, input_: Array) -> None:
+    def build(self, n_in: int, params: Sequence[Array] | None = None) -> None:
         if self.backend is None or self._streams is None:
             raise RuntimeError("a Dense layer must belong to a NeuralNetwork before its first use")
-        n_in = input_.shape[1]
-        scale = 1.0 if self.weight_init == "standard" else math.sqrt(2.0 / (n_in + self.neurons))
         dtype = self.backend.dtype(self.dtype)
-        W = self._streams.normal(self.backend, (n_in, self.neurons), scale, dtype, (*self._key, 0))
-        B = self._streams.normal(self.backend, (1, self.neurons), scale, dtype, (*self._key, 1))
+        if params is None:
+            scale = 1.0 if self.weight_init == "standard" else math.sqrt(2 / (n_in + self.neurons))
+            W = self._streams.normal(self.backend, (n_in, self.neurons), scale, dtype,
+                                     (*self._key, 0))
+            B = self._streams.normal(self.backend, (1, self.neurons), scale, dtype, (*self._key, 1))
+        else:
+            W, B = (self.backend.asarray(p, dtype) for p in params)
+            for got, want in ((W, (n_in, self.neurons)), (B, (1, self.neurons))):
+                if tuple(got.shape) != want:
+                    raise ValueError(f"parameter of shape {tuple(got.shape)}, expected {want}")
         weights = WeightMultiply(W)
         weights.input_grad_needed = self.input_grad_needed
         self.operations = [weights, BiasAdd(B), self.activation]
         if self.dropout is not None:
             self.operations.append(self.dropout)
+        self.first = False
 
     def set_mask_stream(self, streams: Streams, key: tuple[int, ...]) -> None:
         if self.dropout is not None and self.backend is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import weakref
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -149,6 +150,20 @@ class NeuralNetwork:
             optimizer.to(target)
         self.backend = target
         return self
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write architecture, hyper-parameters, dtype and parameters to ``path`` (``.npz``)."""
+        from xnn.checkpoint import save_model
+
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str],
+             backend: str | Backend | None = None) -> NeuralNetwork:
+        """A model saved with :meth:`save`, on ``backend`` (whatever it was saved on)."""
+        from xnn.checkpoint import load_model
+
+        return load_model(path, backend)
 
     def __repr__(self) -> str:
         layers = ",\n    ".join(repr(layer) for layer in self.layers)

@@ -24,6 +24,7 @@ import numpy as np
 from xnn.datasets import safe_pickle
 from xnn.datasets.download import download
 from xnn.datasets.idx import read_idx
+from xnn.files import atomic_write
 
 __all__ = ["MnistError", "cache_path", "default_cache_dir", "fetch_mnist", "load_mnist"]
 
@@ -149,14 +150,8 @@ def _read_cache(cache: Path) -> Arrays:
 
 def _write_cache(cache: Path, arrays: Arrays) -> None:
     """Store the arrays as one compressed ``.npz``, atomically (temp file, then rename)."""
-    fd, temp = tempfile.mkstemp(prefix=f".{cache.name}.", suffix=".part", dir=cache.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            np.savez_compressed(file, **dict(zip(_KEYS, arrays, strict=True)))
-        os.replace(temp, cache)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_write(cache) as file:
+        np.savez_compressed(file, **dict(zip(_KEYS, arrays, strict=True)))
 
 
 def _validate(arrays: Arrays, source: str, full: bool) -> None:
