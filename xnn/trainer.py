@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +48,8 @@ class History:
 class Trainer:
     """Trains ``net`` with ``optim`` (the book's ``Trainer(model, optimizer)``)."""
 
-    def __init__(self, net: NeuralNetwork, optim: Optimizer) -> None:
+    def __init__(self, net: NeuralNetwork, optim: Optimizer, *,
+                 log: Callable[[str], None] = print) -> None:
         if not isinstance(net, NeuralNetwork):
             raise TypeError(f"net must be a NeuralNetwork, got {net!r}")
         if not isinstance(optim, Optimizer):
@@ -55,11 +57,13 @@ class Trainer:
         self.net = net
         self.optim = optim
         optim.net = net
+        self.log = log  # where the book's lines go (``tqdm.write`` beside a progress bar)
         self.best_loss = math.inf
 
     def fit(self, X_train: Any, y_train: Any, X_test: Any, y_test: Any, epochs: int = 100,
             eval_every: int = 10, batch_size: int = 32, seed: int = 1, restart: bool = True,
-            early_stopping: bool = True, verbose: bool = True) -> History:
+            early_stopping: bool = True, verbose: bool = True,
+            on_epoch: Callable[[dict[str, Any]], None] | None = None) -> History:
         """Train for ``epochs`` epochs, evaluating on the test set every ``eval_every``.
 
         With ``early_stopping``, training stops at the first evaluation whose loss is not lower
@@ -67,9 +71,10 @@ class Trainer:
         into ``net`` (the object the caller holds). ``restart=True`` redraws the parameters from
         the model's seed and clears the optimizer's state; ``restart=False`` continues.
         ``seed`` fixes the batch order and the dropout masks. Targets may be one-hot rows or
-        integer class labels.
+        integer class labels. ``on_epoch`` is called with each epoch's record (for progress).
         """
         net, optim = self.net, self.optim
+        say = self.log if verbose else _silent
         epochs = check_positive_int(epochs, "epochs")
         eval_every = check_positive_int(eval_every, "eval_every")
         batch_size = check_positive_int(batch_size, "batch_size")
@@ -95,21 +100,22 @@ class Trainer:
             if (epoch + 1) % eval_every == 0:
                 record["val_loss"] = val_loss = self.evaluate(X_val, y_val)
                 if not early_stopping or val_loss < self.best_loss:
-                    _say(verbose, f"Validation loss after {epoch + 1} epochs is {val_loss:.3f}")
+                    say(f"Validation loss after {epoch + 1} epochs is {val_loss:.3f}")
                 if val_loss < self.best_loss:
                     self.best_loss = val_loss
                     history.best_epoch, history.best_val_loss = epoch + 1, val_loss
                     if early_stopping:
                         best_params = [net.backend.copy(p) for p in net.params()]
                 elif early_stopping:
-                    _say(verbose, f"Loss increased after epoch {epoch + 1}, final loss was "
-                                  f"{self.best_loss:.3f}, using the model from epoch "
-                                  f"{history.best_epoch}")
+                    say(f"Loss increased after epoch {epoch + 1}, final loss was "
+                        f"{self.best_loss:.3f}, using the model from epoch {history.best_epoch}")
                     if best_params is not None:
                         for param, best in zip(net.params(), best_params, strict=True):
                             param[...] = best
                     history.stopped_early = True
             record["seconds"] = time.perf_counter() - started
+            if on_epoch is not None:
+                on_epoch(record)
             if history.stopped_early:
                 break
         return history
@@ -153,6 +159,5 @@ class Trainer:
         return float(total) / X.shape[0]
 
 
-def _say(verbose: bool, line: str) -> None:
-    if verbose:
-        print(line)
+def _silent(line: str) -> None:
+    """A log that drops the line (``verbose=False``)."""

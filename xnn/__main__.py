@@ -1,0 +1,7 @@
+"""``python -m xnn ...`` is the ``xnn`` command."""
+
+import sys
+
+from xnn.cli import main
+
+sys.exit(main())
