@@ -144,3 +144,13 @@ def test_public_names():
         assert hasattr(xnn, name), name
     public = {n for n in dir(xnn) if not n.startswith("_") and n[0].isupper()}
     assert public <= set(xnn.__all__), public - set(xnn.__all__)
+
+
+def test_assert_backend_close_tolerances_follow_the_dtype(backend):
+    one = backend.asarray(np.ones(3, dtype=np.float32))
+    assert_backend_close(backend.asarray(np.full(3, 1 + 2e-7, np.float32)), one)  # ~1 ulp
+    with pytest.raises(AssertionError):
+        assert_backend_close(backend.asarray(np.full(3, 1.001, np.float32)), one)
+    exact = backend.asarray(np.ones(3))
+    with pytest.raises(AssertionError):
+        assert_backend_close(backend.asarray(np.full(3, 1 + 1e-9)), exact)

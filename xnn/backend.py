@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from xnn.kernels import Kernels, OutKernels
+
 __all__ = [
     "BACKEND_NAMES",
     "Backend",
@@ -22,6 +24,7 @@ __all__ = [
     "array_namespace",
     "available_backends",
     "get_backend",
+    "kernels_of",
     "resolve_dtype",
     "to_numpy",
 ]
@@ -39,9 +42,12 @@ class Backend:
 
     name: str = ""
 
+    kernels_type: type[Kernels] = Kernels  # the hot loops; NumPy and CuPy use ``out=``
+
     def __init__(self, xp: ModuleType, device: Any = None) -> None:
         self.xp = xp
         self.device = device
+        self.kernels = self.kernels_type(xp)
         self.host_to_device = 0  # copies of host data onto this backend
         self.device_to_host = 0  # copies of this backend's arrays back to the host
 
@@ -112,6 +118,7 @@ class NumPyBackend(Backend):
     """Plain NumPy on the CPU: copies in and out are free and not counted."""
 
     name = "numpy"
+    kernels_type = OutKernels
 
     def __init__(self) -> None:
         super().__init__(np)
@@ -134,6 +141,7 @@ class CuPyBackend(Backend):
     """CuPy on the current CUDA device."""
 
     name = "cupy"
+    kernels_type = OutKernels
 
     def __init__(self, cupy: ModuleType) -> None:
         super().__init__(cupy, cupy.cuda.Device())
@@ -316,6 +324,17 @@ _NAMESPACES: dict[type, ModuleType] = {np.ndarray: np}
 def backend_of(x: Any) -> Backend:
     """The backend whose array ``x`` is."""
     return get_backend(array_namespace(x).__name__)
+
+
+def kernels_of(x: Any) -> Kernels:
+    """The hot-loop implementations for arrays like ``x``."""
+    kernels = _KERNELS.get(type(x))
+    if kernels is None:
+        kernels = _KERNELS[type(x)] = backend_of(x).kernels
+    return kernels
+
+
+_KERNELS: dict[type, Kernels] = {}
 
 
 def to_numpy(x: Any) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xnn.backend import array_namespace
+from xnn.backend import array_namespace, kernels_of
 from xnn.operations import Array
 from xnn.validation import check_number, check_same_shape
 
@@ -91,4 +91,4 @@ class SoftmaxCrossEntropy(Loss):
         return -xp.sum(self.target * log_softmax) / self.prediction.shape[0]
 
     def _input_grad(self) -> Array:
-        return (self.softmax - self.target) / self.prediction.shape[0]
+        return kernels_of(self.softmax).softmax_cross_entropy_grad(self.softmax, self.target)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xnn.backend import array_namespace
+from xnn.backend import array_namespace, kernels_of
 from xnn.validation import check_same_shape
 
 __all__ = ["BiasAdd", "Operation", "ParamOperation", "WeightMultiply"]
@@ -81,7 +81,10 @@ class WeightMultiply(ParamOperation):
         return output_grad @ self.param.T
 
     def _param_grad(self, output_grad: Array) -> Array:
-        return self.input_.T @ output_grad
+        buffer = getattr(self, "param_grad", None)  # reused: W's gradient has W's shape
+        if buffer is not None and buffer.dtype != self.param.dtype:
+            buffer = None
+        return kernels_of(output_grad).matmul(self.input_.T, output_grad, out=buffer)
 
 
 class BiasAdd(ParamOperation):

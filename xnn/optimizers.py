@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from xnn.backend import Backend, to_numpy
+from xnn.kernels import Kernels
 from xnn.schedules import DECAY_TYPES, make_schedule
 from xnn.validation import check_number, check_positive_int
 
@@ -33,6 +34,7 @@ class Optimizer:
         self.lr = self.initial_lr
         self.schedule = make_schedule(self.initial_lr, self.final_lr, decay_type, 1)
         self._net: NeuralNetwork | None = None
+        self.reset()
 
     @property
     def net(self) -> NeuralNetwork | None:
@@ -58,20 +60,25 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter of :attr:`net` in place from its latest gradient."""
-        if self._net is None:
+        net = self._net
+        if net is None:
             raise RuntimeError("the optimizer has no network; set optimizer.net or use a Trainer")
-        for index, (param, grad) in enumerate(
-            zip(self._net.params(), self._net.param_grads(), strict=True)
-        ):
-            self._update_rule(index, param, grad)
+        kernels = net.backend.kernels
+        for index, (param, grad) in enumerate(zip(net.params(), net.param_grads(), strict=True)):
+            if index == len(self._scratch):
+                self._scratch.append(net.backend.xp.zeros_like(param))
+            self._update_rule(kernels, index, param, grad, self._scratch[index])
 
     def reset(self) -> None:
         """Forget any state (momentum); the learning-rate schedule is unaffected."""
+        self._scratch: list[Any] = []  # one work buffer per parameter, for ``out=`` kernels
 
     def to(self, backend: Backend) -> None:
         """Move any state to ``backend``."""
+        self._scratch = []
 
-    def _update_rule(self, index: int, param: Any, grad: Any) -> None:
+    def _update_rule(self, kernels: Kernels, index: int, param: Any, grad: Any,
+                     scratch: Any) -> None:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -84,8 +91,9 @@ class Optimizer:
 class SGD(Optimizer):
     """θ ← θ − lr·∇θ."""
 
-    def _update_rule(self, index: int, param: Any, grad: Any) -> None:
-        param -= self.lr * grad
+    def _update_rule(self, kernels: Kernels, index: int, param: Any, grad: Any,
+                     scratch: Any) -> None:
+        kernels.sgd_step(param, grad, self.lr, scratch)
 
 
 class SGDMomentum(Optimizer):
@@ -95,21 +103,20 @@ class SGDMomentum(Optimizer):
                  momentum: float = 0.9) -> None:
         super().__init__(lr, final_lr, decay_type)
         self.momentum = check_number(momentum, "momentum", low=0.0, high=1.0, high_open=True)
-        self.velocities: list[Any] = []
 
     def reset(self) -> None:
-        self.velocities = []
+        super().reset()
+        self.velocities: list[Any] = []
 
     def to(self, backend: Backend) -> None:
+        super().to(backend)
         self.velocities = [backend.asarray(to_numpy(v)) for v in self.velocities]
 
-    def _update_rule(self, index: int, param: Any, grad: Any) -> None:
+    def _update_rule(self, kernels: Kernels, index: int, param: Any, grad: Any,
+                     scratch: Any) -> None:
         if index == len(self.velocities):
             self.velocities.append(self._net.backend.xp.zeros_like(param))
-        velocity = self.velocities[index]
-        velocity *= self.momentum
-        velocity += self.lr * grad
-        param -= velocity
+        kernels.momentum_step(param, grad, self.velocities[index], self.lr, self.momentum, scratch)
 
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + f", momentum={self.momentum})"

@@ -92,6 +92,8 @@ def backend_params() -> list[Any]:
 
 
 def _dtype_name(dtype: Any) -> str:
+    if isinstance(dtype, str):
+        return dtype
     name = getattr(dtype, "name", None)
     if name is None:  # array-api-strict dtypes have no name; their repr ends with it
         name = repr(dtype).rpartition(".")[2]

@@ -87,13 +87,14 @@ class Trainer:
         X_val, y_val = self._data(X_test, y_test, "X_test", "y_test", X.shape[1])
         net.reseed_dropout(streams)
         order = streams.generator(_SHUFFLE)
+        shuffled = (net.backend.xp.empty_like(X), net.backend.xp.empty_like(y))  # reused
         optim.start(epochs)
         history = History()
         best_params: list[Array] | None = None
         for epoch in range(epochs):
             started = time.perf_counter()
             optim.set_epoch(epoch)
-            train_loss = self._train_epoch(X, y, batch_size, order)
+            train_loss = self._train_epoch(X, y, batch_size, order, shuffled)
             record = {"epoch": epoch + 1, "lr": optim.lr, "train_loss": train_loss,
                       "val_loss": None, "seconds": 0.0}
             history.records.append(record)
@@ -140,13 +141,14 @@ class Trainer:
             raise ValueError(f"{x_name} has no rows")
         return X, self.net.as_targets(y, X.shape[0], name=y_name)
 
-    def _train_epoch(self, X: Array, y: Array, batch_size: int, order: Any) -> float:
+    def _train_epoch(self, X: Array, y: Array, batch_size: int, order: Any,
+                     shuffled: tuple[Array, Array]) -> float:
         """One pass over (X, y) in a fresh random order; returns the mean training loss."""
         net, optim = self.net, self.optim
         backend = net.backend
         permutation = backend.asarray(order.permutation(X.shape[0]))
-        X = backend.xp.take(X, permutation, axis=0)
-        y = backend.xp.take(y, permutation, axis=0)
+        X = backend.kernels.take_rows(X, permutation, out=shuffled[0])
+        y = backend.kernels.take_rows(y, permutation, out=shuffled[1])
         total = None
         n = X.shape[0]
         for start in range(0, n, batch_size):

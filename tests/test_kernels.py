@@ -1,0 +1,63 @@
+"""Every fast kernel equals the generic reference on the same inputs, on every backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xnn.kernels import Kernels
+from xnn.testing import assert_backend_close
+
+
+@pytest.fixture(params=["float32", "float64"])
+def dtype(request):
+    return request.param
+
+
+def _arrays(backend, rng, dtype, *shapes):
+    return [backend.asarray(rng.standard_normal(s), backend.dtype(dtype)) for s in shapes]
+
+
+def _copies(backend, *arrays):
+    return [backend.copy(a) for a in arrays]
+
+
+def test_matmul_into_a_buffer(backend, rng, dtype):
+    a, b, buffer = _arrays(backend, rng, dtype, (7, 5), (7, 3), (5, 3))
+    reference = Kernels(backend.xp).matmul(a.T, b)
+    out = backend.kernels.matmul(a.T, b, out=buffer)
+    assert_backend_close(out, reference)
+
+
+def test_take_rows_into_a_buffer(backend, rng, dtype):
+    x, buffer = _arrays(backend, rng, dtype, (6, 4), (6, 4))
+    indices = backend.asarray(rng.permutation(6))
+    assert_backend_close(backend.kernels.take_rows(x, indices, out=buffer),
+                         Kernels(backend.xp).take_rows(x, indices))
+
+
+def test_sgd_step(backend, rng, dtype):
+    param, grad, scratch = _arrays(backend, rng, dtype, (4, 3), (4, 3), (4, 3))
+    expected = backend.copy(param)
+    Kernels(backend.xp).sgd_step(expected, grad, 0.1, None)
+    backend.kernels.sgd_step(param, grad, 0.1, scratch)
+    assert_backend_close(param, expected)
+
+
+def test_momentum_step(backend, rng, dtype):
+    param, grad, velocity, scratch = _arrays(backend, rng, dtype, *[(4, 3)] * 4)
+    expected, expected_velocity = _copies(backend, param, velocity)
+    for _ in range(3):
+        Kernels(backend.xp).momentum_step(expected, grad, expected_velocity, 0.1, 0.9, None)
+        backend.kernels.momentum_step(param, grad, velocity, 0.1, 0.9, scratch)
+    assert_backend_close(param, expected)
+    assert_backend_close(velocity, expected_velocity)
+
+
+def test_softmax_cross_entropy_grad(backend, rng, dtype):
+    logits, = _arrays(backend, rng, dtype, (5, 4))
+    xp = backend.xp
+    softmax = xp.exp(logits) / xp.sum(xp.exp(logits), axis=1, keepdims=True)
+    target = backend.asarray(np.eye(4)[[0, 1, 2, 3, 0]], backend.dtype(dtype))
+    assert_backend_close(backend.kernels.softmax_cross_entropy_grad(softmax, target),
+                         Kernels(xp).softmax_cross_entropy_grad(softmax, target))
