@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from xnn.backend import array_namespace, backend_of, get_backend, resolve_dtype
+from xnn.batches import row_blocks
 from xnn.inputs import one_hot_rows
 from xnn.network import NeuralNetwork
 
@@ -47,10 +48,8 @@ def accuracy(model: NeuralNetwork, X: Any, labels: Any) -> float:
         raise ValueError(f"labels must have shape ({X.shape[0]},), got {tuple(labels.shape)}")
     xp = model.backend.xp
     correct = None
-    for start in range(0, X.shape[0], _CHUNK):
-        stop = min(start + _CHUNK, X.shape[0])
-        predicted = xp.argmax(model.forward_batch(X[start:stop, ...], inference=True), axis=1)
-        hits = xp.sum(xp.astype(predicted == xp.astype(labels[start:stop], predicted.dtype),
-                                xp.int64))
+    for rows in row_blocks(X.shape[0], _CHUNK):
+        predicted = xp.argmax(model.forward_batch(X[rows, ...], inference=True), axis=1)
+        hits = xp.sum(xp.astype(predicted == xp.astype(labels[rows], predicted.dtype), xp.int64))
         correct = hits if correct is None else correct + hits
     return int(correct) / X.shape[0]

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from xnn.batches import row_blocks
 from xnn.network import NeuralNetwork
 from xnn.operations import Array
 from xnn.optimizers import Optimizer
@@ -125,10 +126,8 @@ class Trainer:
         """The loss of ``net`` in inference mode on checked backend arrays (one host sync)."""
         net = self.net
         total = None
-        n = X.shape[0]
-        for start in range(0, n, _EVAL_CHUNK):
-            stop = min(start + _EVAL_CHUNK, n)
-            X_chunk, y_chunk = X[start:stop, ...], y[start:stop, ...]
+        for rows in row_blocks(X.shape[0], _EVAL_CHUNK):
+            X_chunk, y_chunk = X[rows, ...], y[rows, ...]
             chunk = net.loss.forward(net.forward_batch(X_chunk, inference=True), y_chunk)
             chunk = chunk * X_chunk.shape[0]
             total = chunk if total is None else total + chunk
@@ -150,11 +149,9 @@ class Trainer:
         X = backend.kernels.take_rows(X, permutation, out=shuffled[0])
         y = backend.kernels.take_rows(y, permutation, out=shuffled[1])
         total = None
-        n = X.shape[0]
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            X_batch = X[start:stop, ...]
-            loss = net.train_step(X_batch, y[start:stop, ...])
+        for rows in row_blocks(X.shape[0], batch_size):
+            X_batch = X[rows, ...]
+            loss = net.train_step(X_batch, y[rows, ...])
             optim.step()
             loss = loss * X_batch.shape[0]
             total = loss if total is None else total + loss
