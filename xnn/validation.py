@@ -47,18 +47,20 @@ def check_matrix(x: Any, name: str) -> None:
 
 
 def check_finite(x: Any, name: str, rows_per_check: int = 4096) -> None:
-    """``x`` must hold no NaN or inf (a host sync per 4,096 rows: call at the edges only).
+    """``x`` must hold no NaN or inf (one host sync: call at the edges, never per batch).
 
-    Checking in row blocks keeps the temporary mask small, so a ``fit`` on large data does not
-    need an extra copy's worth of memory for it.
+    Checking in blocks of rows keeps the temporary mask small, so a ``fit`` on large data does
+    not need an extra copy's worth of memory for it.
     """
     xp = array_namespace(x)
     if x.ndim < 2:
         x = xp.reshape(x, (-1, 1))
+    finite = None
     for rows in row_blocks(x.shape[0], rows_per_check):
-        block = x[rows, ...]
-        if not bool(xp.all(xp.isfinite(block))):
-            raise ValueError(f"{name} contains NaN or inf values")
+        block = xp.all(xp.isfinite(x[rows, ...]))
+        finite = block if finite is None else finite & block
+    if finite is not None and not bool(finite):
+        raise ValueError(f"{name} contains NaN or inf values")
 
 
 def check_same_shape(reference: Any, candidate: Any, name: str) -> None:
