@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from xnn.kernels import Kernels, OutKernels
+from xnn.kernels import Kernels, NumPyKernels, OutKernels
 
 __all__ = [
     "BACKEND_NAMES",
@@ -118,7 +118,7 @@ class NumPyBackend(Backend):
     """Plain NumPy on the CPU: copies in and out are free and not counted."""
 
     name = "numpy"
-    kernels_type = OutKernels
+    kernels_type = NumPyKernels
 
     def __init__(self) -> None:
         super().__init__(np)
