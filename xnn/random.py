@@ -74,7 +74,7 @@ class BernoulliStream:
         """The next ``prod(shape)`` draws, as a mask of ``shape``."""
         size = math.prod(shape)
         if self._buffer is None or self._offset + size > self._buffer.shape[0]:
-            draws = self.generator.random(max(size, self.block)) < self.p
+            draws = self.generator.random(max(size, self.block), dtype="float32") < self.p
             self._buffer = self.backend.asarray(draws, self.backend.dtype(self.dtype))
             self._offset = 0
         mask = self._buffer[self._offset : self._offset + size]

@@ -1,4 +1,4 @@
-"""Test helpers for xnn and its users: backend-aware comparison and numerical gradients."""
+"""Test helpers for xnn and its users: backend-aware comparison, numerical gradients, parity."""
 
 from __future__ import annotations
 
@@ -15,10 +15,14 @@ from xnn.backend import (
     get_backend,
     to_numpy,
 )
+from xnn.parity import ParityReport, Tolerance, check_parity
 
 __all__ = [
+    "ParityReport",
+    "Tolerance",
     "assert_backend_close",
     "backend_params",
+    "check_parity",
     "default_tolerances",
     "numerical_gradient",
 ]

@@ -65,7 +65,7 @@ def check_finite(x: Any, name: str, rows_per_check: int = 4096) -> None:
 
 def check_same_shape(reference: Any, candidate: Any, name: str) -> None:
     """``candidate`` must have ``reference``'s shape (the book's ``assert_same_shape``)."""
-    if tuple(candidate.shape) != tuple(reference.shape):
+    if candidate.shape != reference.shape:
         raise ValueError(
             f"{name} has shape {tuple(candidate.shape)}, expected {tuple(reference.shape)}"
         )
