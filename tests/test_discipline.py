@@ -13,7 +13,8 @@ PACKAGE = ROOT / "xnn"
 # Modules that may use NumPy: the backend layer, host-side randomness, test helpers, and tools
 # that handle host data (datasets, checkpoints, the command line).
 HOST_SIDE = {"backend.py", "random.py", "testing.py", "cli.py", "__main__.py", "pytest_plugin.py",
-             "checkpoint.py", "preprocessing.py", "parity.py", "experiments.py"}
+             "checkpoint.py", "preprocessing.py", "parity.py", "parity_command.py",
+             "experiments.py"}
 HOST_SIDE_PACKAGES = {"datasets", "bench"}
 
 

@@ -12,7 +12,7 @@ from xnn.backend import BACKEND_NAMES, BackendUnavailableError
 __all__ = ["main"]
 
 # subcommands that live in their own module, each with main(argv) -> int
-_DELEGATED = {"parity": "xnn.parity", "bench": "xnn.bench"}
+_DELEGATED = {"parity": "xnn.parity_command", "bench": "xnn.bench"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
