@@ -63,29 +63,23 @@ def test_activation_gradient(backend, rng, name):
     _check_input_grad(backend, ACTIVATIONS[name], x, rng)
 
 
-def test_weight_multiply_gradients(backend, rng):
-    x, W = _inputs(rng, (4, 3)), rng.standard_normal((3, 2))
-    _check_input_grad(backend, lambda: WeightMultiply(backend.asarray(W)), x, rng)
-    G = rng.standard_normal((4, 2))
-    op = WeightMultiply(backend.asarray(W))
+@pytest.mark.parametrize(("operation", "param_shape", "output_width"),
+                         [(WeightMultiply, (3, 2), 2), (BiasAdd, (1, 3), 3)],
+                         ids=["weight_multiply", "bias_add"])
+def test_param_operation_gradients(backend, rng, operation, param_shape, output_width):
+    """dL/dx and dL/dθ for L = Σ op(x; θ)·G."""
+    x, param = _inputs(rng, (4, 3)), rng.standard_normal(param_shape)
+    _check_input_grad(backend, lambda: operation(backend.asarray(param)), x, rng)
+    G = rng.standard_normal((4, output_width))
+    op = operation(backend.asarray(param))
     op.forward(backend.asarray(x))
     op.backward(backend.asarray(G))
-    expected = numerical_gradient(
-        lambda w: float(np.sum(to_numpy(WeightMultiply(backend.asarray(w)).forward(
-            backend.asarray(x))) * G)), W)
-    assert_backend_close(op.param_grad, backend.asarray(expected), rtol=RTOL, atol=ATOL)
 
+    def loss(value):
+        return float(np.sum(to_numpy(operation(backend.asarray(value)).forward(
+            backend.asarray(x))) * G))
 
-def test_bias_add_gradients(backend, rng):
-    x, B = _inputs(rng, (4, 3)), rng.standard_normal((1, 3))
-    _check_input_grad(backend, lambda: BiasAdd(backend.asarray(B)), x, rng)
-    G = rng.standard_normal((4, 3))
-    op = BiasAdd(backend.asarray(B))
-    op.forward(backend.asarray(x))
-    op.backward(backend.asarray(G))
-    expected = numerical_gradient(
-        lambda b: float(np.sum(to_numpy(BiasAdd(backend.asarray(b)).forward(
-            backend.asarray(x))) * G)), B)
+    expected = numerical_gradient(loss, param)
     assert_backend_close(op.param_grad, backend.asarray(expected), rtol=RTOL, atol=ATOL)
 
 
