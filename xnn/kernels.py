@@ -77,4 +77,4 @@ class NumPyKernels(OutKernels):
     """NumPy's ``take`` buffers ``out`` unless told how to treat bad indices; ours are valid."""
 
     def take_rows(self, x: Array, indices: Array, out: Array | None = None) -> Array:
-        return self.xp.take(x, indices, axis=0, out=out, mode="clip")
+        return x.take(indices, axis=0, out=out, mode="clip")

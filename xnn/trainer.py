@@ -88,14 +88,15 @@ class Trainer:
         X_val, y_val = self._data(X_test, y_test, "X_test", "y_test", X.shape[1])
         net.reseed_dropout(streams)
         order = streams.generator(_SHUFFLE)
-        shuffled = (net.backend.xp.empty_like(X), net.backend.xp.empty_like(y))  # reused
+        xp, rows = net.backend.xp, min(batch_size, X.shape[0])  # one batch, refilled each step
+        batch = (xp.empty_like(X[:rows, ...]), xp.empty_like(y[:rows, ...]))
         optim.start(epochs)
         history = History()
         best_params: list[Array] | None = None
         for epoch in range(epochs):
             started = time.perf_counter()
             optim.set_epoch(epoch)
-            train_loss = self._train_epoch(X, y, batch_size, order, shuffled)
+            train_loss = self._train_epoch(X, y, order, batch)
             record = {"epoch": epoch + 1, "lr": optim.lr, "train_loss": train_loss,
                       "val_loss": None, "seconds": 0.0}
             history.records.append(record)
@@ -140,20 +141,25 @@ class Trainer:
             raise ValueError(f"{x_name} has no rows")
         return X, self.net.as_targets(y, X.shape[0], name=y_name)
 
-    def _train_epoch(self, X: Array, y: Array, batch_size: int, order: Any,
-                     shuffled: tuple[Array, Array]) -> float:
-        """One pass over (X, y) in a fresh random order; returns the mean training loss."""
+    def _train_epoch(self, X: Array, y: Array, order: Any, batch: tuple[Array, Array]) -> float:
+        """One pass over (X, y) in a fresh random order; returns the mean training loss.
+
+        Each batch's rows are gathered into the same two buffers, so an epoch allocates no
+        shuffled copy of the data (memory stays at data + model; no page faults per epoch).
+        """
         net, optim = self.net, self.optim
         backend = net.backend
+        take_rows = backend.kernels.take_rows
+        X_buffer, y_buffer = batch
         permutation = backend.asarray(order.permutation(X.shape[0]))
-        X = backend.kernels.take_rows(X, permutation, out=shuffled[0])
-        y = backend.kernels.take_rows(y, permutation, out=shuffled[1])
         total = None
-        for rows in row_blocks(X.shape[0], batch_size):
-            X_batch = X[rows, ...]
-            loss = net.train_step(X_batch, y[rows, ...])
+        for rows in row_blocks(X.shape[0], X_buffer.shape[0]):
+            indices = permutation[rows]
+            size = indices.shape[0]
+            X_batch = take_rows(X, indices, out=X_buffer[:size, ...])
+            loss = net.train_step(X_batch, take_rows(y, indices, out=y_buffer[:size, ...]))
             optim.step()
-            loss = loss * X_batch.shape[0]
+            loss = loss * size
             total = loss if total is None else total + loss
         return float(total) / X.shape[0]
 
