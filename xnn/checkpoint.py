@@ -81,7 +81,7 @@ def _describe(model: NeuralNetwork) -> dict[str, Any]:
     elif isinstance(model.loss, SoftmaxCrossEntropy):
         loss["eps"] = model.loss.eps
     return {"layers": layers, "loss": loss, "seed": model.seed, "dtype": model.dtype,
-            "n_features": model.n_features}
+            "streams": model.streams, "n_features": model.n_features}
 
 
 def _build(config: dict[str, Any], backend: str | Backend | None) -> NeuralNetwork:
@@ -96,7 +96,7 @@ def _build(config: dict[str, Any], backend: str | Backend | None) -> NeuralNetwo
     loss = dict(config["loss"])
     make_loss = _LOSSES[loss.pop("type")]
     return NeuralNetwork(layers, make_loss(**loss), seed=config["seed"], backend=backend,
-                         dtype=config["dtype"])
+                         dtype=config["dtype"], streams=config.get("streams", "independent"))
 
 
 def _restore(model: NeuralNetwork, config: dict[str, Any], params: list[np.ndarray],

@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     chapter.add_argument("--epochs", type=int, default=None,
                          help="override every experiment's epochs (for quick runs)")
     chapter.add_argument("--seed", type=int, default=20190119)
+    chapter.add_argument("--streams", choices=("independent", "book"), default="independent",
+                         help="random streams: xnn's independent ones, or the book's single "
+                              "global stream (with --dtype float64, the book's runs)")
     chapter.add_argument("--results", default="results", help="directory for the tables and plot")
     chapter.add_argument("--data", default=None, help="directory holding the four MNIST IDX files")
     chapter.add_argument("--limit", type=int, default=None,
@@ -88,7 +91,7 @@ def _chapter4(args: argparse.Namespace) -> int:
     backend = get_backend(args.backend)  # fail before loading data if it is unusable
     data = load_chapter_data(args.data, args.dtype, args.limit)
     results = run_experiments(names, data, backend, args.dtype, args.epochs, args.seed,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, streams=args.streams)
     print("\n" + markdown_table(results))
     for path in write_results(results, args.results):
         print(f"wrote {path}")

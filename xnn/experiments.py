@@ -47,10 +47,11 @@ class Experiment:
     optimizer: Callable[[], Optimizer]
     epochs: int = 50
 
-    def build(self, backend: str | Backend, dtype: str, seed: int) -> tuple[NeuralNetwork,
-                                                                            Optimizer]:
+    def build(self, backend: str | Backend, dtype: str, seed: int,
+              streams: str = "independent") -> tuple[NeuralNetwork, Optimizer]:
         """A fresh model and optimizer for this experiment."""
-        model = NeuralNetwork(self.layers(), self.loss(), seed=seed, backend=backend, dtype=dtype)
+        model = NeuralNetwork(self.layers(), self.loss(), seed=seed, backend=backend, dtype=dtype,
+                              streams=streams)
         return model, self.optimizer()
 
 
@@ -127,6 +128,7 @@ class Result:
     seconds_per_epoch: float  # median over the epochs run
     backend: str
     dtype: str
+    streams: str = "independent"
     val_losses: list[tuple[int, float]] = field(default_factory=list)
 
     @property
@@ -150,8 +152,12 @@ def load_chapter_data(path: str | None = None, dtype: str = "float32",
 
 def run_experiments(names: Sequence[str], data: tuple[Any, ...], backend: str | Backend = "numpy",
                     dtype: str = "float32", epochs: int | None = None, seed: int = BOOK_SEED,
-                    progress: bool = True, log: Callable[[str], None] = print) -> list[Result]:
-    """Run the named experiments on ``data``, printing the book's lines; one result each."""
+                    progress: bool = True, log: Callable[[str], None] = print,
+                    streams: str = "independent") -> list[Result]:
+    """Run the named experiments on ``data``, printing the book's lines; one result each.
+
+    ``streams="book"`` (with ``dtype="float64"``) draws from the book's own random stream.
+    """
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
         raise ValueError(f"unknown experiment(s) {unknown}; known: {', '.join(EXPERIMENTS)}")
@@ -160,9 +166,10 @@ def run_experiments(names: Sequence[str], data: tuple[Any, ...], backend: str | 
     results = []
     for name in names:
         experiment = EXPERIMENTS[name]
-        model, optimizer = experiment.build(backend, dtype, seed)
+        model, optimizer = experiment.build(backend, dtype, seed, streams)
         n_epochs = epochs or experiment.epochs
-        log(f"\n== {name}: {experiment.description}; {n_epochs} epochs on {backend.name} {dtype}")
+        log(f"\n== {name}: {experiment.description}; {n_epochs} epochs on {backend.name} {dtype}"
+            f", {streams} random streams")
         with _progress_bar(n_epochs, name, progress) as (on_epoch, say):
             history = Trainer(model, optimizer, log=say or log).fit(
                 X_train, y_train, X_test, y_test, epochs=n_epochs, eval_every=10, seed=seed,
@@ -173,7 +180,7 @@ def run_experiments(names: Sequence[str], data: tuple[Any, ...], backend: str | 
             best_val_loss=history.best_val_loss, best_epoch=history.best_epoch,
             epochs_run=len(history.records), stopped_early=history.stopped_early,
             seconds_per_epoch=statistics.median(r["seconds"] for r in history.records),
-            backend=backend.name, dtype=dtype,
+            backend=backend.name, dtype=dtype, streams=streams,
             val_losses=[(r["epoch"], r["val_loss"]) for r in history.records
                         if r["val_loss"] is not None],
         )
@@ -207,14 +214,14 @@ class _progress_bar:
 
 
 COLUMNS = ("experiment", "book accuracy %", "xnn accuracy %", "difference (points)",
-           "best val loss", "best epoch", "epochs run", "s/epoch", "backend", "dtype")
+           "best val loss", "best epoch", "epochs run", "s/epoch", "backend", "dtype", "streams")
 
 
 def _rows(results: Sequence[Result]) -> list[list[str]]:
     return [[r.name, f"{r.book_accuracy:.2f}", f"{r.accuracy:.2f}", f"{r.difference:+.2f}",
              "" if r.best_val_loss is None else f"{r.best_val_loss:.4f}",
              str(r.best_epoch or ""), str(r.epochs_run), f"{r.seconds_per_epoch:.2f}",
-             r.backend, r.dtype] for r in results]
+             r.backend, r.dtype, r.streams] for r in results]
 
 
 def markdown_table(results: Sequence[Result]) -> str:
@@ -246,13 +253,16 @@ def _plot(results: Sequence[Result], path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    figure, axes = plt.subplots(figsize=(8, 5))
-    for result in results:
+    figure, axes = plt.subplots(figsize=(9, 5.5))
+    colours = plt.get_cmap("tab20").colors
+    for index, result in enumerate(results):
         if result.val_losses:
             epochs, losses = zip(*result.val_losses, strict=True)
-            axes.plot(epochs, losses, marker="o", label=result.name)
-    axes.set(xlabel="epoch", ylabel="validation loss", title="Chapter 4 on MNIST")
-    axes.legend(fontsize="small")
+            axes.plot(epochs, losses, marker="os^"[index % 3], color=colours[index % 20],
+                      linestyle="-" if index % 2 == 0 else "--", label=result.name)
+    axes.set(xlabel="epoch", ylabel="validation loss (MSE or cross-entropy: not comparable)",
+             title="Chapter 4 on MNIST")
+    axes.legend(fontsize="small", loc="upper right", ncol=2)
     with atomic_write(path) as file:
         figure.savefig(file, format="png", dpi=100)
     plt.close(figure)

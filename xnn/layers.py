@@ -10,7 +10,7 @@ from xnn.activations import Linear
 from xnn.backend import Backend
 from xnn.dropout import Dropout
 from xnn.operations import Array, BiasAdd, Operation, ParamOperation, WeightMultiply
-from xnn.random import BernoulliStream, Streams
+from xnn.random import Streams
 from xnn.validation import check_number, check_positive_int
 
 __all__ = ["WEIGHT_INITS", "Dense", "Layer"]
@@ -103,9 +103,8 @@ class Dense(Layer):
         dtype = self.backend.dtype(self.dtype)
         if params is None:
             scale = 1.0 if self.weight_init == "standard" else math.sqrt(2 / (n_in + self.neurons))
-            W = self._streams.normal(self.backend, (n_in, self.neurons), scale, dtype,
-                                     (*self._key, 0))
-            B = self._streams.normal(self.backend, (1, self.neurons), scale, dtype, (*self._key, 1))
+            W, B = self._streams.initial_params(
+                self.backend, [(n_in, self.neurons), (1, self.neurons)], scale, dtype, self._key)
         else:
             W, B = (self.backend.asarray(p, dtype) for p in params)
             for got, want in ((W, (n_in, self.neurons)), (B, (1, self.neurons))):
@@ -120,9 +119,8 @@ class Dense(Layer):
 
     def set_mask_stream(self, streams: Streams, key: tuple[int, ...]) -> None:
         if self.dropout is not None and self.backend is not None:
-            self.dropout.masks = BernoulliStream(
-                streams.generator(*key), self.dropout.keep_prob, self.backend, self.dtype
-            )
+            self.dropout.masks = streams.masks(self.dropout.keep_prob, self.backend, self.dtype,
+                                               key)
 
     def __repr__(self) -> str:
         parts = [f"neurons={self.neurons}", f"activation={self.activation!r}"]

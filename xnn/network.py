@@ -12,7 +12,7 @@ from xnn.inputs import as_features, as_targets
 from xnn.layers import Layer
 from xnn.losses import Loss
 from xnn.operations import Array, ParamOperation
-from xnn.random import Streams
+from xnn.random import BookStreams, Streams, seed_sequence
 
 if TYPE_CHECKING:
     from xnn.optimizers import Optimizer
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["NeuralNetwork"]
 
 _INIT, _DROPOUT = 0, 1  # stream families of a model's seed
+STREAMS = {"independent": Streams, "book": BookStreams}
 
 
 class NeuralNetwork:
@@ -27,11 +28,14 @@ class NeuralNetwork:
 
     ``backend=None`` means ``$XNN_BACKEND``, else ``"numpy"``. ``seed`` fixes the initial
     weights (each layer its own stream) and the dropout masks; ``seed=0`` is a seed like any
-    other (the book's ``if seed:`` ignored it).
+    other (the book's ``if seed:`` ignored it). ``streams="book"`` draws instead from one
+    global-style legacy NumPy stream reseeded as the book's code did (see
+    :class:`xnn.random.BookStreams`), to reproduce the book's runs number for number.
     """
 
     def __init__(self, layers: Sequence[Layer], loss: Loss, seed: int = 1,
-                 backend: str | Backend | None = None, dtype: Any = "float32") -> None:
+                 backend: str | Backend | None = None, dtype: Any = "float32",
+                 streams: str = "independent") -> None:
         self.layers = _check_layers(layers)
         if isinstance(loss, type):
             raise TypeError(f"loss must be an instance such as {loss.__name__}(), not the class")
@@ -41,7 +45,10 @@ class NeuralNetwork:
         self.backend = get_backend(backend)
         self.dtype = resolve_dtype(dtype)
         self.seed = seed
-        self._streams = Streams(seed)
+        if streams not in STREAMS:
+            raise ValueError(f"streams must be one of {tuple(STREAMS)}, got {streams!r}")
+        self.streams = streams
+        self._streams = STREAMS[streams](seed)
         self._optimizers: weakref.WeakSet[Optimizer] = weakref.WeakSet()
         for index, layer in enumerate(self.layers):
             layer.attach(self.backend, self.dtype, self._streams, (_INIT, index))
@@ -121,9 +128,14 @@ class NeuralNetwork:
         for optimizer in self._optimizers:
             optimizer.reset()
 
+    def streams_for_fit(self, seed: int) -> Streams:
+        """The random streams of a ``fit(seed=...)``: batch order and dropout masks."""
+        seed_sequence(seed)  # the same check, whichever kind of streams
+        return self._streams.for_fit(seed)
+
     def reseed_dropout(self, seed: int | Streams) -> None:
-        """Restart every dropout mask stream from ``seed``."""
-        streams = seed if isinstance(seed, Streams) else Streams(seed)
+        """Restart every dropout mask stream from ``seed`` (or from the given streams)."""
+        streams = seed if isinstance(seed, Streams) else self.streams_for_fit(seed)
         for index, layer in enumerate(self.layers):
             layer.set_mask_stream(streams, (_DROPOUT, index))
 
@@ -167,8 +179,9 @@ class NeuralNetwork:
 
     def __repr__(self) -> str:
         layers = ",\n    ".join(repr(layer) for layer in self.layers)
+        streams = "" if self.streams == "independent" else f", streams={self.streams!r}"
         return (f"NeuralNetwork(layers=[\n    {layers},\n], loss={self.loss!r}, seed={self.seed}, "
-                f"backend={self.backend.name!r}, dtype={self.dtype!r})")
+                f"backend={self.backend.name!r}, dtype={self.dtype!r}{streams})")
 
 
 def _check_layers(layers: Sequence[Layer]) -> list[Layer]:

@@ -14,7 +14,7 @@ import numpy as np
 
 from xnn.backend import Backend
 
-__all__ = ["BernoulliStream", "Streams", "seed_sequence"]
+__all__ = ["BernoulliStream", "BookMasks", "BookStreams", "Streams", "seed_sequence"]
 
 _BLOCK = 1 << 20  # mask entries drawn per refill
 
@@ -32,7 +32,7 @@ def seed_sequence(seed: int | np.random.SeedSequence, *key: int) -> np.random.Se
 
 
 class Streams:
-    """The independent streams of one seed: ``child(k)`` is the stream of component ``k``."""
+    """The independent streams of one seed: each component draws from its own child ``key``."""
 
     def __init__(self, seed: int | np.random.SeedSequence) -> None:
         self.seed = seed
@@ -42,15 +42,69 @@ class Streams:
         """A fresh host generator for component ``key`` (same key → same numbers)."""
         return np.random.default_rng(seed_sequence(self._root, *key))
 
-    def normal(self, backend: Backend, shape: tuple[int, ...], scale: float, dtype: Any,
-               key: tuple[int, ...]) -> Any:
-        """N(0, scale²) draws of ``shape`` as a backend array."""
-        values = self.generator(*key).standard_normal(shape) * scale
-        return backend.asarray(values, dtype)
+    def initial_params(self, backend: Backend, shapes: list[tuple[int, ...]], scale: float,
+                       dtype: Any, key: tuple[int, ...]) -> list[Any]:
+        """N(0, scale²) draws of each shape (child ``(*key, i)`` for the i-th), on ``backend``."""
+        return [backend.asarray(self.generator(*key, i).standard_normal(shape) * scale, dtype)
+                for i, shape in enumerate(shapes)]
 
-    def permutation(self, backend: Backend, n: int, key: tuple[int, ...]) -> Any:
-        """A permutation of ``range(n)`` as a backend integer array."""
-        return backend.asarray(self.generator(*key).permutation(n))
+    def masks(self, p: float, backend: Backend, dtype: str, key: tuple[int, ...]) -> Any:
+        """A stream of 0/1 dropout masks with P(1) = ``p``."""
+        return BernoulliStream(self.generator(*key), p, backend, dtype)
+
+    def permutations(self, key: tuple[int, ...]) -> Any:
+        """Something whose ``permutation(n)`` shuffles ``range(n)`` anew at each call."""
+        return self.generator(*key)
+
+    def for_fit(self, seed: int) -> Streams:
+        """The streams of a ``fit(seed=...)``: batch order and dropout masks."""
+        return Streams(seed)
+
+
+class BookStreams(Streams):
+    """The book's randomness: one global legacy NumPy stream, reseeded where its code reseeded.
+
+    Each layer reseeds it with the model's seed before drawing W then B (so every layer starts
+    from the same numbers), ``fit`` reseeds it with its own seed, and batch order and dropout
+    masks (``binomial(1, p)``, one draw per batch) take turns on it. With ``dtype="float64"``
+    this reproduces the book's runs where xnn's fixes do not change the maths.
+    """
+
+    def __init__(self, seed: int, state: np.random.RandomState | None = None) -> None:
+        super().__init__(seed)
+        self.state = np.random.RandomState(seed) if state is None else state
+
+    def initial_params(self, backend: Backend, shapes: list[tuple[int, ...]], scale: float,
+                       dtype: Any, key: tuple[int, ...]) -> list[Any]:
+        self.state.seed(self.seed)
+        return [backend.asarray(self.state.normal(0, scale, shape), dtype) for shape in shapes]
+
+    def masks(self, p: float, backend: Backend, dtype: str, key: tuple[int, ...]) -> Any:
+        return BookMasks(self.state, p, backend, dtype)
+
+    def permutations(self, key: tuple[int, ...]) -> Any:
+        return self.state
+
+    def for_fit(self, seed: int) -> Streams:
+        self.state.seed(seed)
+        return self
+
+
+class BookMasks:
+    """The book's dropout masks: ``binomial(1, p, shape)`` from the shared stream, per batch."""
+
+    def __init__(self, state: np.random.RandomState, p: float, backend: Backend,
+                 dtype: str) -> None:
+        self.state, self.p, self.backend, self.dtype = state, p, backend, dtype
+
+    def take(self, shape: tuple[int, ...]) -> Any:
+        """The next mask, of ``shape``."""
+        mask = self.state.binomial(1, self.p, size=shape)
+        return self.backend.asarray(mask, self.backend.dtype(self.dtype))
+
+    def to(self, backend: Backend, dtype: str) -> None:
+        """Continue on ``backend`` in ``dtype``."""
+        self.backend, self.dtype = backend, dtype
 
 
 class BernoulliStream:

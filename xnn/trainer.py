@@ -12,7 +12,6 @@ from xnn.batches import row_blocks
 from xnn.network import NeuralNetwork
 from xnn.operations import Array
 from xnn.optimizers import Optimizer
-from xnn.random import Streams
 from xnn.validation import check_positive_int
 
 __all__ = ["History", "Trainer"]
@@ -79,7 +78,7 @@ class Trainer:
         epochs = check_positive_int(epochs, "epochs")
         eval_every = check_positive_int(eval_every, "eval_every")
         batch_size = check_positive_int(batch_size, "batch_size")
-        streams = Streams(seed)
+        streams = net.streams_for_fit(seed)
         if restart:
             net.reset_parameters()
             optim.reset()
@@ -87,7 +86,7 @@ class Trainer:
         X, y = self._data(X_train, y_train, "X_train", "y_train")
         X_val, y_val = self._data(X_test, y_test, "X_test", "y_test", X.shape[1])
         net.reseed_dropout(streams)
-        order = streams.generator(_SHUFFLE)
+        order = streams.permutations((_SHUFFLE,))
         xp, rows = net.backend.xp, min(batch_size, X.shape[0])  # one batch, refilled each step
         batch = (xp.empty_like(X[:rows, ...]), xp.empty_like(y[:rows, ...]))
         optim.start(epochs)
