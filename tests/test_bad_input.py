@@ -77,13 +77,16 @@ def test_feature_count_must_match_a_built_model(backend, data):
     _fit(trainer, np.ones((20, 6)), y, X_test=np.ones((20, 6)))  # restart: a new width is fine
 
 
-def test_nothing_is_trained_when_the_test_set_is_bad(backend, data):
+@pytest.mark.parametrize("restart", [False, True])
+def test_bad_data_changes_nothing(backend, data, restart):
+    """Neither training nor a restart happens before the data passed every check."""
     X, y = data
     trainer = _trainer(backend)
     _fit(trainer, X, y)
-    before = [np.array(p, copy=True) for p in map(_host, trainer.net.params())]
+    before = [_host(p) for p in trainer.net.params()]
     with pytest.raises(ValueError):
-        _fit(trainer, X, y, X, np.where(y == 1, 9, y), restart=False)
+        _fit(trainer, X, y, X, np.where(y == 1, 9, y), restart=restart)
+    assert trainer.net.built
     for old, new in zip(before, map(_host, trainer.net.params()), strict=True):
         np.testing.assert_array_equal(old, new)
 

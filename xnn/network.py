@@ -110,11 +110,9 @@ class NeuralNetwork:
         """Width of the last layer."""
         return self.layers[-1].neurons
 
-    def as_features(self, X: Any, check_values: bool = True, name: str = "X",
-                    n_features: int | None = None) -> Array:
-        """``X`` checked (width ``n_features``, else the model's) and moved to this backend."""
-        width = self.n_features if n_features is None else n_features
-        return as_features(X, self.backend, self.dtype, width, name, check_values)
+    def as_features(self, X: Any, check_values: bool = True, name: str = "X") -> Array:
+        """``X`` checked (against the model's width once built) and moved to this backend."""
+        return as_features(X, self.backend, self.dtype, self.n_features, name, check_values)
 
     def as_targets(self, y: Any, n_rows: int, name: str = "y") -> Array:
         """``y`` checked, one-hot encoded if it holds labels, and moved to this backend."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xnn.batches import row_blocks
+from xnn.inputs import as_features
 from xnn.network import NeuralNetwork
 from xnn.operations import Array
 from xnn.optimizers import Optimizer
@@ -79,12 +80,13 @@ class Trainer:
         eval_every = check_positive_int(eval_every, "eval_every")
         batch_size = check_positive_int(batch_size, "batch_size")
         streams = net.streams_for_fit(seed)
+        # all checks before anything changes: bad data must not cost the caller their model
+        X, y = self._data(X_train, y_train, "X_train", "y_train", None if restart else -1)
+        X_val, y_val = self._data(X_test, y_test, "X_test", "y_test", X.shape[1])
         if restart:
             net.reset_parameters()
             optim.reset()
         self.best_loss = math.inf  # each fit keeps its own best (the book's carried over)
-        X, y = self._data(X_train, y_train, "X_train", "y_train")
-        X_val, y_val = self._data(X_test, y_test, "X_test", "y_test", X.shape[1])
         net.reseed_dropout(streams)
         order = streams.permutations((_SHUFFLE,))
         xp, rows = net.backend.xp, min(batch_size, X.shape[0])  # one batch, refilled each step
@@ -134,8 +136,10 @@ class Trainer:
         return float(total) / X.shape[0]
 
     def _data(self, X: Any, y: Any, x_name: str, y_name: str,
-              n_features: int | None = None) -> tuple[Array, Array]:
-        X = self.net.as_features(X, name=x_name, n_features=n_features)
+              n_features: int | None) -> tuple[Array, Array]:
+        """(X, y) checked and on the backend; ``n_features``: None any width, −1 the model's."""
+        width = self.net.n_features if n_features == -1 else n_features
+        X = as_features(X, self.net.backend, self.net.dtype, width, x_name)
         if X.shape[0] == 0:
             raise ValueError(f"{x_name} has no rows")
         return X, self.net.as_targets(y, X.shape[0], name=y_name)
