@@ -78,3 +78,8 @@ def test_layers_get_independent_mask_streams():
     net.forward(X)
     first, second = (to_numpy(layer.dropout.mask) for layer in net.layers)
     assert not np.array_equal(first, second)
+
+
+def test_keep_everything_stream_is_all_ones(backend):
+    stream = BernoulliStream(np.random.default_rng(0), 1.0, backend, "float32", block=16)
+    assert to_numpy(stream.take((4, 5))).min() == 1.0

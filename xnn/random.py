@@ -128,12 +128,19 @@ class BernoulliStream:
         """The next ``prod(shape)`` draws, as a mask of ``shape``."""
         size = math.prod(shape)
         if self._buffer is None or self._offset + size > self._buffer.shape[0]:
-            draws = self.generator.random(max(size, self.block), dtype="float32") < self.p
-            self._buffer = self.backend.asarray(draws, self.backend.dtype(self.dtype))
+            self._buffer = self.backend.asarray(self._draw(max(size, self.block)),
+                                                self.backend.dtype(self.dtype))
             self._offset = 0
         mask = self._buffer[self._offset : self._offset + size]
         self._offset += size
         return self.backend.xp.reshape(mask, shape)
+
+    def _draw(self, n: int) -> np.ndarray:
+        """n host draws as float32 0/1: 32 random bits below round(p·2³²) (exact to 2⁻³²)."""
+        if self.p >= 1.0:
+            return np.ones(n, dtype=np.float32)
+        bits = self.generator.integers(0, 1 << 32, n, dtype=np.uint32)
+        return np.less(bits, round(self.p * 2**32), out=np.empty(n, dtype=np.float32))
 
     def to(self, backend: Backend, dtype: str) -> None:
         """Continue the stream on ``backend`` in ``dtype`` (the unread block moves along)."""
