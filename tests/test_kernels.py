@@ -61,3 +61,28 @@ def test_softmax_cross_entropy_grad(backend, rng, dtype):
     target = backend.asarray(np.eye(4)[[0, 1, 2, 3, 0]], backend.dtype(dtype))
     assert_backend_close(backend.kernels.softmax_cross_entropy_grad(softmax, target),
                          Kernels(xp).softmax_cross_entropy_grad(softmax, target))
+
+
+@pytest.mark.gpu
+def test_cupy_fused_kernels_match_the_reference(rng, dtype):
+    """The fused CuPy kernels (opt-in: XNN_CUPY_FUSED=1) against the generic path, on a GPU."""
+    from xnn.backend import BackendUnavailableError, get_backend
+    from xnn.kernels import CuPyFusedKernels
+
+    try:
+        backend = get_backend("cupy")
+    except BackendUnavailableError as exc:
+        pytest.skip(f"backend 'cupy' unavailable: {exc}")
+    fused, reference = CuPyFusedKernels(backend.xp), Kernels(backend.xp)
+    param, grad, velocity = _arrays(backend, rng, dtype, *[(40, 30)] * 3)
+    expected, expected_velocity = _copies(backend, param, velocity)
+    for _ in range(3):
+        reference.momentum_step(expected, grad, expected_velocity, 0.1, 0.9, None)
+        fused.momentum_step(param, grad, velocity, 0.1, 0.9, None)
+        reference.sgd_step(expected, grad, 0.05, None)
+        fused.sgd_step(param, grad, 0.05, None)
+    assert_backend_close(param, expected)
+    assert_backend_close(velocity, expected_velocity)
+    softmax, target = _arrays(backend, rng, dtype, (6, 4), (6, 4))
+    assert_backend_close(fused.softmax_cross_entropy_grad(softmax, target),
+                         reference.softmax_cross_entropy_grad(softmax, target))
