@@ -77,10 +77,6 @@ class Backend:
         """A new array of this backend with the contents of ``x``."""
         return self.xp.asarray(x, copy=True)
 
-    def zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
-        """A new array of zeros on this backend's device."""
-        return self.xp.zeros(shape, dtype=dtype)
-
     def arange(self, n: int) -> Any:
         """0, 1, …, n − 1 as an integer array on this backend's device."""
         return self.xp.arange(n)
@@ -182,9 +178,6 @@ class StrictBackend(Backend):
             self.host_to_device += 1
             return self.xp.asarray(x.to_device(self.device), dtype=dtype)
         return super().asarray(x, dtype)
-
-    def zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
-        return self.xp.zeros(shape, dtype=dtype, device=self.device)
 
     def arange(self, n: int) -> Any:
         return self.xp.arange(n, device=self.device)
