@@ -64,7 +64,7 @@ def test_unusable_backend_is_reported_before_loading_data(tiny_mnist, capsys, mo
 
     monkeypatch.delitem(backend._CACHE, "cupy", raising=False)
     monkeypatch.setitem(sys.modules, "cupy", None)
-    assert main(["chapter4", "sce", "--backend", "cupy", "--data", str(tiny_mnist)]) == 2
+    assert main(["chapter4", "sce", "--backend", "cupy", "--data", str(tiny_mnist)]) == 3
     assert "xnn[cuda12]" in capsys.readouterr().err
 
 

@@ -11,6 +11,8 @@ from xnn.backend import BACKEND_NAMES, BackendUnavailableError
 
 __all__ = ["main"]
 
+EXIT_USAGE, EXIT_UNAVAILABLE = 2, 3  # as for `xnn parity`: bad arguments; backend not here
+
 # subcommands that live in their own module, each with main(argv) -> int
 _DELEGATED = {"parity": "xnn.parity_command", "bench": "xnn.bench"}
 
@@ -25,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except BackendUnavailableError as exc:
         print(f"xnn: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_UNAVAILABLE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,10 +85,10 @@ def _chapter4(args: argparse.Namespace) -> int:
     if unknown:
         print(f"xnn: unknown experiment(s) {', '.join(unknown)}; see `xnn chapter4 --list`",
               file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.epochs is not None and args.epochs < 1:
         print("xnn: --epochs must be >= 1", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     from xnn.backend import get_backend
 
     backend = get_backend(args.backend)  # fail before loading data if it is unusable
