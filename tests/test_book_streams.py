@@ -58,3 +58,16 @@ def test_every_layer_of_the_book_starts_from_the_same_numbers():
 def test_unknown_streams_are_refused():
     with pytest.raises(ValueError, match="streams must be one of"):
         NeuralNetwork([Dense(2)], MeanSquaredError(), streams="global")
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.75, 0.8, 0.9, 1.0])
+def test_book_masks_are_legacy_binomial_draws(p):
+    """The fast masks equal RandomState.binomial(1, p) draw for draw, and use the same stream."""
+    from xnn import get_backend
+    from xnn.random import BookMasks
+
+    ours, theirs = np.random.RandomState(42), np.random.RandomState(42)
+    masks = BookMasks(ours, p, get_backend("numpy"), "float64")
+    for shape in [(60, 89), (7, 3), (200, 178)]:
+        np.testing.assert_array_equal(masks.take(shape), theirs.binomial(1, p, size=shape))
+    assert ours.random_sample() == theirs.random_sample()
