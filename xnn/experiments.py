@@ -246,6 +246,8 @@ def write_results(results: Sequence[Result], directory: str | Path) -> list[Path
 
 
 def _plot(results: Sequence[Result], path: Path) -> Path | None:
+    if not any(result.val_losses for result in results):
+        return None  # nothing was evaluated (epochs < eval_every)
     try:
         import matplotlib
 
