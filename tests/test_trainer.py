@@ -191,3 +191,15 @@ def test_learns_a_synthetic_task(backend, rng):
     predictions = to_numpy(net.forward(X[2400:], inference=True)).argmax(axis=1)
     accuracy = (predictions == y[2400:]).mean()
     assert accuracy > 0.9, accuracy
+
+
+def test_divergence_is_reported_not_trained_through(backend, rng):
+    """A learning rate far too large: overflow to inf/NaN stops fit with a clear message."""
+    from xnn import MeanSquaredError
+
+    X, y = rng.standard_normal((60, 4)), rng.standard_normal((60, 3))
+    net = NeuralNetwork([Dense(3)], MeanSquaredError(), backend=backend, dtype="float32")
+    with pytest.raises(FloatingPointError, match=r"training diverged.*smaller learning rate"):
+        with np.errstate(all="ignore"):
+            Trainer(net, SGD(1e3)).fit(X, y, X, y, epochs=20, eval_every=1, verbose=False,
+                                       early_stopping=False)

@@ -98,11 +98,13 @@ class Trainer:
             started = time.perf_counter()
             optim.set_epoch(epoch)
             train_loss = self._train_epoch(X, y, order, batch)
+            _check_diverged(train_loss, "training", epoch + 1)
             record = {"epoch": epoch + 1, "lr": optim.lr, "train_loss": train_loss,
                       "val_loss": None, "seconds": 0.0}
             history.records.append(record)
             if (epoch + 1) % eval_every == 0:
                 record["val_loss"] = val_loss = self.evaluate(X_val, y_val)
+                _check_diverged(val_loss, "validation", epoch + 1)
                 if not early_stopping or val_loss < self.best_loss:
                     say(f"Validation loss after {epoch + 1} epochs is {val_loss:.3f}")
                 if val_loss < self.best_loss:
@@ -169,3 +171,12 @@ class Trainer:
 
 def _silent(line: str) -> None:
     """A log that drops the line (``verbose=False``)."""
+
+
+def _check_diverged(loss: float, which: str, epoch: int) -> None:
+    """Stop with a clear message once a loss is NaN or infinite (training has diverged)."""
+    if not math.isfinite(loss):
+        raise FloatingPointError(
+            f"training diverged: the {which} loss after epoch {epoch} is {loss}; "
+            "try a smaller learning rate (or check the data's scale)"
+        )
