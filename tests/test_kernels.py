@@ -86,3 +86,8 @@ def test_cupy_fused_kernels_match_the_reference(rng, dtype):
     softmax, target = _arrays(backend, rng, dtype, (6, 4), (6, 4))
     assert_backend_close(fused.softmax_cross_entropy_grad(softmax, target),
                          reference.softmax_cross_entropy_grad(softmax, target))
+
+
+def test_sum_rows_into_a_buffer(backend, rng, dtype):
+    x, buffer = _arrays(backend, rng, dtype, (7, 5), (1, 5))
+    assert_backend_close(backend.kernels.sum_rows(x, out=buffer), Kernels(backend.xp).sum_rows(x))

@@ -30,6 +30,10 @@ class Kernels:
         """x[indices] along the first axis."""
         return self.xp.take(x, indices, axis=0)
 
+    def sum_rows(self, x: Array, out: Array | None = None) -> Array:
+        """Σ over rows, keeping a leading axis of 1: (n, m) → (1, m)."""
+        return self.xp.sum(x, axis=0, keepdims=True)
+
     def sgd_step(self, param: Array, grad: Array, lr: float, scratch: Array | None) -> None:
         """θ ← θ − lr·g, in place."""
         param -= lr * grad
@@ -54,6 +58,9 @@ class OutKernels(Kernels):
 
     def take_rows(self, x: Array, indices: Array, out: Array | None = None) -> Array:
         return self.xp.take(x, indices, axis=0, out=out)
+
+    def sum_rows(self, x: Array, out: Array | None = None) -> Array:
+        return self.xp.add.reduce(x, axis=0, keepdims=True, out=out)
 
     def sgd_step(self, param: Array, grad: Array, lr: float, scratch: Array | None) -> None:
         xp = self.xp

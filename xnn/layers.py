@@ -25,6 +25,7 @@ class Layer:
         self.neurons = check_positive_int(neurons, "neurons")
         self.first = True
         self.operations: list[Operation] = []
+        self._param_ops: list[ParamOperation] = []  # the operations with parameters, cached
         self.input_grad_needed = True
         self.backend: Backend | None = None
         self.dtype = "float32"
@@ -38,12 +39,12 @@ class Layer:
     @property
     def params(self) -> list[Array]:
         """The live parameter arrays, in operation order."""
-        return [op.param for op in self.operations if isinstance(op, ParamOperation)]
+        return [op.param for op in self._param_ops]
 
     @property
     def param_grads(self) -> list[Array]:
         """The gradients of :attr:`params` from the last backward pass."""
-        return [op.param_grad for op in self.operations if isinstance(op, ParamOperation)]
+        return [op.param_grad for op in self._param_ops]
 
     def forward(self, input_: Array, inference: bool = False) -> Array:
         """Run the operations in order (setting the layer up on first use)."""
@@ -115,6 +116,7 @@ class Dense(Layer):
         self.operations = [weights, BiasAdd(B), self.activation]
         if self.dropout is not None:
             self.operations.append(self.dropout)
+        self._param_ops = [op for op in self.operations if isinstance(op, ParamOperation)]
         self.first = False
 
     def set_mask_stream(self, streams: Streams, key: tuple[int, ...]) -> None:

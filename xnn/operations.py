@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xnn.backend import array_namespace, kernels_of
+from xnn.backend import kernels_of
 from xnn.validation import check_same_shape
 
 __all__ = ["BiasAdd", "Operation", "ParamOperation", "WeightMultiply"]
@@ -67,6 +67,13 @@ class ParamOperation(Operation):
     def _param_grad(self, output_grad: Array) -> Array:
         raise NotImplementedError
 
+    def _buffer(self) -> Array | None:
+        """Last step's gradient array, to be overwritten (it has the parameter's shape)."""
+        buffer = getattr(self, "param_grad", None)
+        if buffer is None or buffer.dtype != self.param.dtype:
+            return None
+        return buffer
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(param of shape {tuple(self.param.shape)})"
 
@@ -81,10 +88,7 @@ class WeightMultiply(ParamOperation):
         return output_grad @ self.param.T
 
     def _param_grad(self, output_grad: Array) -> Array:
-        buffer = getattr(self, "param_grad", None)  # reused: W's gradient has W's shape
-        if buffer is not None and buffer.dtype != self.param.dtype:
-            buffer = None
-        return kernels_of(output_grad).matmul(self.input_.T, output_grad, out=buffer)
+        return kernels_of(output_grad).matmul(self.input_.T, output_grad, out=self._buffer())
 
 
 class BiasAdd(ParamOperation):
@@ -102,5 +106,4 @@ class BiasAdd(ParamOperation):
         return output_grad
 
     def _param_grad(self, output_grad: Array) -> Array:
-        xp = array_namespace(output_grad)
-        return xp.sum(output_grad, axis=0, keepdims=True)
+        return kernels_of(output_grad).sum_rows(output_grad, out=self._buffer())
