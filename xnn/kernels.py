@@ -81,7 +81,8 @@ class OutKernels(Kernels):
 
 
 class NumPyKernels(OutKernels):
-    """NumPy's ``take`` buffers ``out`` unless told how to treat bad indices; ours are valid."""
+    """NumPy specifics: ``take`` buffers ``out`` unless given a ``mode`` (our indices are valid),
+    and ``ufunc.reduce`` skips the Python wrapper around ``np.sum``."""
 
     def take_rows(self, x: Array, indices: Array, out: Array | None = None) -> Array:
         return x.take(indices, axis=0, out=out, mode="clip")
