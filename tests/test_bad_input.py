@@ -16,6 +16,7 @@ from xnn import (
     SoftmaxCrossEntropy,
     Tanh,
     Trainer,
+    to_numpy,
 )
 
 
@@ -83,18 +84,12 @@ def test_bad_data_changes_nothing(backend, data, restart):
     X, y = data
     trainer = _trainer(backend)
     _fit(trainer, X, y)
-    before = [_host(p) for p in trainer.net.params()]
+    before = [to_numpy(p) for p in trainer.net.params()]
     with pytest.raises(ValueError):
         _fit(trainer, X, y, X, np.where(y == 1, 9, y), restart=restart)
     assert trainer.net.built
-    for old, new in zip(before, map(_host, trainer.net.params()), strict=True):
+    for old, new in zip(before, map(to_numpy, trainer.net.params()), strict=True):
         np.testing.assert_array_equal(old, new)
-
-
-def _host(x):
-    from xnn import to_numpy
-
-    return to_numpy(x)
 
 
 @pytest.mark.parametrize("name", ["epochs", "eval_every", "batch_size"])
