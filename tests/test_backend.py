@@ -120,7 +120,7 @@ def test_model_moves_between_backends_with_optimizer_state(backend, rng):
         trainer = Trainer(net, optimizer)
         trainer.fit(X, y, X, y, epochs=2, eval_every=10, batch_size=8, verbose=False)
         assert net.to(move_to) is net
-        for array in [*net.params(), *net.param_grads(), *optimizer.velocities]:
+        for array in [*net.params(), *net.param_grads(), optimizer.velocity]:
             assert get_backend(move_to).owns(array)
         trainer.fit(X, y, X, y, epochs=2, eval_every=10, batch_size=8, restart=False,
                     verbose=False)

@@ -81,6 +81,10 @@ class Backend:
         """0, 1, …, n − 1 as an integer array on this backend's device."""
         return self.xp.arange(n)
 
+    def zeros(self, shape: int | tuple[int, ...], dtype: Any) -> Any:
+        """A new array of zeros on this backend's device."""
+        return self.xp.zeros(shape, dtype=dtype)
+
     def kind(self, x: Any) -> str:
         """The NumPy kind letter of ``x``'s dtype: "f" float, "i"/"u" integer, "b" bool."""
         return x.dtype.kind
@@ -181,6 +185,9 @@ class StrictBackend(Backend):
 
     def arange(self, n: int) -> Any:
         return self.xp.arange(n, device=self.device)
+
+    def zeros(self, shape: int | tuple[int, ...], dtype: Any) -> Any:
+        return self.xp.zeros(shape, dtype=dtype, device=self.device)
 
     def kind(self, x: Any) -> str:
         for kind, name in (("f", "real floating"), ("b", "bool"), ("u", "unsigned integer")):

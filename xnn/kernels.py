@@ -17,22 +17,23 @@ Array = Any
 
 
 class Kernels:
-    """Reference implementations; ``out``/``scratch`` buffers are accepted and ignored."""
+    """Reference implementations in plain ``xp``; results are copied into ``out`` when given,
+    and ``scratch`` buffers are ignored."""
 
     def __init__(self, xp: ModuleType) -> None:
         self.xp = xp
 
     def matmul(self, a: Array, b: Array, out: Array | None = None) -> Array:
-        """a @ b (into ``out`` where supported; always use the return value)."""
-        return a @ b
+        """a @ b (written into ``out`` and returned when ``out`` is given)."""
+        return _into(a @ b, out)
 
     def take_rows(self, x: Array, indices: Array, out: Array | None = None) -> Array:
         """x[indices] along the first axis."""
-        return self.xp.take(x, indices, axis=0)
+        return _into(self.xp.take(x, indices, axis=0), out)
 
     def sum_rows(self, x: Array, out: Array | None = None) -> Array:
         """Σ over rows, keeping a leading axis of 1: (n, m) → (1, m)."""
-        return self.xp.sum(x, axis=0, keepdims=True)
+        return _into(self.xp.sum(x, axis=0, keepdims=True), out)
 
     def sgd_step(self, param: Array, grad: Array, lr: float, scratch: Array | None) -> None:
         """θ ← θ − lr·g, in place."""
@@ -48,6 +49,14 @@ class Kernels:
     def softmax_cross_entropy_grad(self, softmax: Array, target: Array) -> Array:
         """(softmax − y)/N as a new array."""
         return (softmax - target) / softmax.shape[0]
+
+
+def _into(result: Array, out: Array | None) -> Array:
+    """``result``, copied into ``out`` when one is given (the caller keeps that buffer)."""
+    if out is None:
+        return result
+    out[...] = result
+    return out
 
 
 class OutKernels(Kernels):

@@ -25,7 +25,7 @@ class Layer:
         self.neurons = check_positive_int(neurons, "neurons")
         self.first = True
         self.operations: list[Operation] = []
-        self._param_ops: list[ParamOperation] = []  # the operations with parameters, cached
+        self.param_operations: list[ParamOperation] = []  # those of :attr:`operations` with a param
         self.input_grad_needed = True
         self.backend: Backend | None = None
         self.dtype = "float32"
@@ -39,12 +39,12 @@ class Layer:
     @property
     def params(self) -> list[Array]:
         """The live parameter arrays, in operation order."""
-        return [op.param for op in self._param_ops]
+        return [op.param for op in self.param_operations]
 
     @property
     def param_grads(self) -> list[Array]:
         """The gradients of :attr:`params` from the last backward pass."""
-        return [op.param_grad for op in self._param_ops]
+        return [op.param_grad for op in self.param_operations]
 
     def forward(self, input_: Array, inference: bool = False) -> Array:
         """Run the operations in order (setting the layer up on first use)."""
@@ -116,7 +116,7 @@ class Dense(Layer):
         self.operations = [weights, BiasAdd(B), self.activation]
         if self.dropout is not None:
             self.operations.append(self.dropout)
-        self._param_ops = [op for op in self.operations if isinstance(op, ParamOperation)]
+        self.param_operations = [op for op in self.operations if isinstance(op, ParamOperation)]
         self.first = False
 
     def set_mask_stream(self, streams: Streams, key: tuple[int, ...]) -> None:

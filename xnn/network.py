@@ -12,6 +12,7 @@ from xnn.inputs import as_features, as_targets
 from xnn.layers import Layer
 from xnn.losses import Loss
 from xnn.operations import Array, ParamOperation
+from xnn.parameters import FlatParameters
 from xnn.random import BookStreams, Streams, seed_sequence
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class NeuralNetwork:
         self.streams = streams
         self._streams = STREAMS[streams](seed)
         self._optimizers: weakref.WeakSet[Optimizer] = weakref.WeakSet()
+        self._flat: FlatParameters | None = None
         for index, layer in enumerate(self.layers):
             layer.attach(self.backend, self.dtype, self._streams, (_INIT, index))
         self.layers[0].input_grad_needed = False  # nobody reads the gradient of the data
@@ -80,6 +82,19 @@ class NeuralNetwork:
         """The gradients of :meth:`params`, in the same order."""
         for layer in self.layers:
             yield from layer.param_grads
+
+    def flat_parameters(self) -> FlatParameters | None:
+        """Every parameter and gradient as views of two flat arrays (``None`` before the first
+        forward pass); what optimizers update, in one pass per kernel."""
+        flat = self._flat
+        if flat is None or not flat.packs(self._param_operations()):
+            flat = self._flat = None
+            if self.built:
+                flat = self._flat = FlatParameters(self._param_operations(), self.backend)
+        return flat
+
+    def _param_operations(self) -> list[ParamOperation]:
+        return [op for layer in self.layers for op in layer.param_operations]
 
     # -- the fast path (arrays already on this backend, checked) --------------------------
     def forward_batch(self, X: Array, inference: bool = False) -> Array:
@@ -147,11 +162,10 @@ class NeuralNetwork:
         if target == self.backend:
             return self
         for layer in self.layers:
-            for op in layer.operations:
-                if isinstance(op, ParamOperation):
-                    op.param = target.asarray(to_numpy(op.param))
-                    if hasattr(op, "param_grad"):
-                        op.param_grad = target.asarray(to_numpy(op.param_grad))
+            for op in layer.param_operations:
+                op.param = target.asarray(to_numpy(op.param))
+                if hasattr(op, "param_grad"):
+                    op.param_grad = target.asarray(to_numpy(op.param_grad))
             layer.backend = target
             dropout = getattr(layer, "dropout", None)
             if dropout is not None and dropout.masks is not None:
@@ -159,6 +173,7 @@ class NeuralNetwork:
         for optimizer in self._optimizers:
             optimizer.to(target)
         self.backend = target
+        self.flat_parameters()  # packed again, on the new backend
         return self
 
     def save(self, path: str | os.PathLike[str]) -> None:

@@ -63,22 +63,23 @@ class Optimizer:
         net = self._net
         if net is None:
             raise RuntimeError("the optimizer has no network; set optimizer.net or use a Trainer")
-        kernels = net.backend.kernels
-        for index, (param, grad) in enumerate(zip(net.params(), net.param_grads(), strict=True)):
-            if index == len(self._scratch):
-                self._scratch.append(net.backend.xp.zeros_like(param))
-            self._update_rule(kernels, index, param, grad, self._scratch[index])
+        flat = net.flat_parameters()  # every parameter at once: one pass per kernel
+        if flat is None:
+            raise RuntimeError("the network has no parameters yet; run a forward pass first")
+        if self._scratch is None or self._scratch.shape != flat.values.shape:
+            self._scratch = net.backend.zeros(flat.values.shape, flat.values.dtype)
+        self._update_rule(net.backend.kernels, flat.values, flat.grads, self._scratch)
 
     def reset(self) -> None:
         """Forget any state (momentum); the learning-rate schedule is unaffected."""
-        self._scratch: list[Any] = []  # one work buffer per parameter, for ``out=`` kernels
+        self._scratch: Any = None  # a work buffer for ``out=`` kernels, shaped like the params
 
     def to(self, backend: Backend) -> None:
         """Move any state to ``backend``."""
-        self._scratch = []
+        self._scratch = None
 
-    def _update_rule(self, kernels: Kernels, index: int, param: Any, grad: Any,
-                     scratch: Any) -> None:
+    def _update_rule(self, kernels: Kernels, param: Any, grad: Any, scratch: Any) -> None:
+        """Update the flat array of all parameters ``param`` from their gradients ``grad``."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -91,8 +92,7 @@ class Optimizer:
 class SGD(Optimizer):
     """θ ← θ − lr·∇θ."""
 
-    def _update_rule(self, kernels: Kernels, index: int, param: Any, grad: Any,
-                     scratch: Any) -> None:
+    def _update_rule(self, kernels: Kernels, param: Any, grad: Any, scratch: Any) -> None:
         kernels.sgd_step(param, grad, self.lr, scratch)
 
 
@@ -106,17 +106,17 @@ class SGDMomentum(Optimizer):
 
     def reset(self) -> None:
         super().reset()
-        self.velocities: list[Any] = []
+        self.velocity: Any = None  # of every parameter, flat like ``net.flat_parameters()``
 
     def to(self, backend: Backend) -> None:
         super().to(backend)
-        self.velocities = [backend.asarray(to_numpy(v)) for v in self.velocities]
+        if self.velocity is not None:
+            self.velocity = backend.asarray(to_numpy(self.velocity))
 
-    def _update_rule(self, kernels: Kernels, index: int, param: Any, grad: Any,
-                     scratch: Any) -> None:
-        if index == len(self.velocities):
-            self.velocities.append(self._net.backend.xp.zeros_like(param))
-        kernels.momentum_step(param, grad, self.velocities[index], self.lr, self.momentum, scratch)
+    def _update_rule(self, kernels: Kernels, param: Any, grad: Any, scratch: Any) -> None:
+        if self.velocity is None or self.velocity.shape != param.shape:
+            self.velocity = self._net.backend.zeros(param.shape, param.dtype)
+        kernels.momentum_step(param, grad, self.velocity, self.lr, self.momentum, scratch)
 
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + f", momentum={self.momentum})"
