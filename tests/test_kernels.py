@@ -91,3 +91,15 @@ def test_cupy_fused_kernels_match_the_reference(rng, dtype):
 def test_sum_rows_into_a_buffer(backend, rng, dtype):
     x, buffer = _arrays(backend, rng, dtype, (7, 5), (1, 5))
     assert_backend_close(backend.kernels.sum_rows(x, out=buffer), Kernels(backend.xp).sum_rows(x))
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e3])
+def test_softmax_cross_entropy(backend, rng, dtype, scale):
+    """Loss and softmax, for soft targets and for logits far beyond exp's range."""
+    logits = backend.asarray(scale * rng.standard_normal((6, 5)), backend.dtype(dtype))
+    target = backend.asarray(rng.dirichlet(np.ones(5), size=6), backend.dtype(dtype))
+    loss, softmax = backend.kernels.softmax_cross_entropy(logits, target)
+    expected_loss, expected_softmax = Kernels(backend.xp).softmax_cross_entropy(logits, target)
+    assert_backend_close(softmax, expected_softmax)
+    np.testing.assert_allclose(float(loss), float(expected_loss),
+                               rtol=1e-5 if dtype == "float32" else 1e-12)

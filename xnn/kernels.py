@@ -46,6 +46,15 @@ class Kernels:
         velocity += lr * grad
         param -= velocity
 
+    def softmax_cross_entropy(self, logits: Array, target: Array) -> tuple[Array, Array]:
+        """(L, softmax(z)) with L = −Σ y·log softmax(z) / N, via log-sum-exp; L is 0-d."""
+        xp = self.xp
+        shifted = logits - xp.max(logits, axis=1, keepdims=True)
+        exp = xp.exp(shifted)
+        sums = xp.sum(exp, axis=1, keepdims=True)
+        loss = -xp.sum(target * (shifted - xp.log(sums))) / logits.shape[0]
+        return loss, exp / sums
+
     def softmax_cross_entropy_grad(self, softmax: Array, target: Array) -> Array:
         """(softmax − y)/N as a new array."""
         return (softmax - target) / softmax.shape[0]
@@ -91,13 +100,23 @@ class OutKernels(Kernels):
 
 class NumPyKernels(OutKernels):
     """NumPy specifics: ``take`` buffers ``out`` unless given a ``mode`` (our indices are valid),
-    and ``ufunc.reduce`` skips the Python wrapper around ``np.sum``."""
+    ``ufunc.reduce`` skips the Python wrappers around ``np.sum``/``np.max``, and the loss's
+    sum of products is a BLAS dot product."""
 
     def take_rows(self, x: Array, indices: Array, out: Array | None = None) -> Array:
         return x.take(indices, axis=0, out=out, mode="clip")
 
     def sum_rows(self, x: Array, out: Array | None = None) -> Array:
         return self.xp.add.reduce(x, axis=0, keepdims=True, out=out)  # skips np.sum's wrapper
+
+    def softmax_cross_entropy(self, logits: Array, target: Array) -> tuple[Array, Array]:
+        np = self.xp  # each step in place, and Σ y·log softmax as one BLAS dot product
+        shifted = np.subtract(logits, np.maximum.reduce(logits, axis=1, keepdims=True))
+        softmax = np.exp(shifted)
+        sums = np.add.reduce(softmax, axis=1, keepdims=True)
+        np.divide(softmax, sums, out=softmax)
+        np.subtract(shifted, np.log(sums, out=sums), out=shifted)  # log softmax
+        return np.vdot(target, shifted) * (-1.0 / logits.shape[0]), softmax
 
 
 class CuPyFusedKernels(OutKernels):

@@ -82,13 +82,9 @@ class SoftmaxCrossEntropy(Loss):
         self.eps = check_number(eps, "eps", low=0.0, high=1.0, high_open=True)
 
     def _output(self) -> Array:
-        xp = array_namespace(self.prediction)
-        shifted = self.prediction - xp.max(self.prediction, axis=1, keepdims=True)
-        exp = xp.exp(shifted)
-        sums = xp.sum(exp, axis=1, keepdims=True)
-        self.softmax = exp / sums
-        log_softmax = shifted - xp.log(sums)
-        return -xp.sum(self.target * log_softmax) / self.prediction.shape[0]
+        loss, self.softmax = kernels_of(self.prediction).softmax_cross_entropy(self.prediction,
+                                                                               self.target)
+        return loss
 
     def _input_grad(self) -> Array:
         return kernels_of(self.softmax).softmax_cross_entropy_grad(self.softmax, self.target)
