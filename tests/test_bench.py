@@ -6,6 +6,7 @@ import itertools
 import json
 import sys
 
+import numpy as np
 import pytest
 
 from xnn import bench
@@ -47,10 +48,11 @@ def test_quick_run_writes_json_and_markdown(no_torch, tmp_path, capsys):
     for entry in training:
         assert entry["steps"] == 2 and entry["matmuls_per_step"] in (5, 8)
         assert set(entry["xnn"]) == {"epoch", "fit", "setup"}
-        for stats in (*entry["xnn"].values(), entry["floor"]["epoch"]):
+        for stats in (*entry["xnn"].values(), entry["floor"]["epoch"],
+                      entry["floor_update"]["epoch"]):
             assert set(stats) == STATS and len(stats["samples"]) == 1
         assert entry["torch"]["status"] == "skipped" and entry["xnn_over_torch"] is None
-        assert entry["xnn_over_floor"] > 0
+        assert entry["xnn_over_floor"] > 0 and entry["xnn_over_floor_update"] > 0
 
     inference = result["inference"]
     assert [(e["model"], e["rows"]) for e in inference] == [("chapter", 30), ("deep", 30)]
@@ -118,6 +120,27 @@ def test_the_floor_is_the_chapter_models_five_products():
         ((784, 60), (60, 89)),  # dW1 = Xᵀ @ dH (no dX: nobody reads it)
     ]
     assert matmul_count(MODELS["chapter"]) == 5 and matmul_count(MODELS["deep"]) == 8
+
+
+def test_the_update_floor_writes_each_weight_gradient_into_its_buffer():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 4))
+    weights = [rng.standard_normal((4, 3)), rng.standard_normal((3, 2))]
+    grads = [np.zeros((4, 3)), np.zeros((3, 2))]
+    matmul_step(x, weights, grads)
+    hidden = x @ weights[0]
+    out = hidden @ weights[1]
+    np.testing.assert_allclose(grads[1], hidden.T @ out)
+    np.testing.assert_allclose(grads[0], x.T @ (out @ weights[1].T))
+
+
+def test_the_update_floor_runs_an_epoch():
+    from xnn.backend import get_backend
+    from xnn.bench.workloads import floor_training, make_data
+
+    run = floor_training(get_backend("numpy"), MODELS["chapter"], make_data(120, seed=5), 60,
+                         seed=5, update=True)
+    assert run()["epoch"] > 0
 
 
 def _widths(model: str) -> list[tuple[int, int]]:

@@ -57,6 +57,8 @@ def bench_training(backend_name: str, model: str, batch_size: int, data: Data, r
     if device is not None:
         runners["torch"] = torch_training(torch, device, layers, data, batch_size, seed)
     runners["floor"] = floor_training(backend, layers, data, batch_size, seed)
+    runners["floor_update"] = floor_training(backend, layers, data, batch_size, seed,
+                                             update=True)
     samples = alternate(runners, repeats)
     xnn = samples["xnn"]
     setup = [fit - epoch for fit, epoch in zip(xnn["fit"], xnn["epoch"], strict=True)]
@@ -68,9 +70,12 @@ def bench_training(backend_name: str, model: str, batch_size: int, data: Data, r
                 "setup": summary(setup)},
         "torch": _torch_entry(samples, "epoch", device, reason),
         "floor": {"epoch": summary(samples["floor"]["epoch"])},
+        "floor_update": {"epoch": summary(samples["floor_update"]["epoch"])},
     }
     entry["xnn_over_torch"] = ratio(entry["xnn"]["epoch"], entry["torch"].get("epoch"))
     entry["xnn_over_floor"] = ratio(entry["xnn"]["epoch"], entry["floor"]["epoch"])
+    entry["xnn_over_floor_update"] = ratio(entry["xnn"]["epoch"],
+                                           entry["floor_update"]["epoch"])
     return entry
 
 

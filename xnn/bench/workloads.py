@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 
 from xnn import Dense, NeuralNetwork, SGDMomentum, SoftmaxCrossEntropy, Tanh, Trainer
-from xnn.backend import Backend
+from xnn.backend import Backend, kernels_of
+from xnn.operations import WeightMultiply
+from xnn.parameters import FlatParameters
 from xnn.random import Streams
 
 __all__ = [
@@ -132,17 +134,21 @@ def floor_weights(backend: Backend, layers: tuple[LayerSpec, ...], seed: int) ->
     return weights
 
 
-def matmul_step(x: Any, weights: list[Any]) -> None:
+def matmul_step(x: Any, weights: list[Any], grads: list[Any] | None = None) -> None:
     """The products of one training step: a@W per layer, then dW = aᵀ@dy and dx = dy@Wᵀ.
 
     The first layer's dx is skipped, as in xnn: 5 products for the chapter model, 8 for deep.
+    dW is written into ``grads`` when given (NumPy/CuPy ``out=``), else dropped.
     """
     activations = [x]
     for W in weights:
         activations.append(activations[-1] @ W)
     grad = activations[-1]
     for index in range(len(weights) - 1, -1, -1):
-        activations[index].T @ grad  # dW: the product is the work timed
+        if grads is None:
+            activations[index].T @ grad  # dW: the product is the work timed
+        else:
+            kernels_of(grad).matmul(activations[index].T, grad, out=grads[index])
         if index:
             grad = grad @ weights[index].T
 
@@ -153,14 +159,29 @@ def matmul_count(layers: tuple[LayerSpec, ...]) -> int:
 
 
 def floor_training(backend: Backend, layers: tuple[LayerSpec, ...], data: Data, batch_size: int,
-                   seed: int) -> Runner:
-    """An epoch of the training step's matrix products alone, on consecutive batches."""
+                   seed: int, update: bool = False) -> Runner:
+    """An epoch of the training step's matrix products alone, on consecutive batches.
+
+    ``update=True`` adds the one thing no implementation can skip: the momentum update of the
+    weights after each step (four passes over them, as xnn's NumPy path does), so the products
+    of the next step read freshly written weights, as in real training.
+    """
     X, weights = backend.asarray(data.X), floor_weights(backend, layers, seed)
+    grads = None
+    if update:
+        flat = FlatParameters([WeightMultiply(W) for W in weights], backend)
+        weights = [op.param for op in flat.operations]
+        grads = [op.param_grad for op in flat.operations]
+        velocity, scratch = (backend.zeros(flat.values.shape, flat.values.dtype)
+                             for _ in range(2))
+        momentum_step = backend.kernels.momentum_step
 
     def run() -> dict[str, float]:
         start = time.perf_counter()
         for first in range(0, X.shape[0], batch_size):
-            matmul_step(X[first:first + batch_size, ...], weights)
+            matmul_step(X[first:first + batch_size, ...], weights, grads)
+            if update:  # a tiny rate: the weights move, the products stay finite
+                momentum_step(flat.values, flat.grads, velocity, 1e-7, MOMENTUM, scratch)
         sync(backend)
         return {"epoch": time.perf_counter() - start}
 
