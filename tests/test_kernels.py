@@ -63,17 +63,23 @@ def test_softmax_cross_entropy_grad(backend, rng, dtype):
                          Kernels(xp).softmax_cross_entropy_grad(softmax, target))
 
 
-@pytest.mark.gpu
-def test_cupy_fused_kernels_match_the_reference(rng, dtype):
-    """The fused CuPy kernels (opt-in: XNN_CUPY_FUSED=1) against the generic path, on a GPU."""
+def _fused_cupy():
+    """CuPy's fused kernels and the generic reference on CuPy arrays (skips without a GPU)."""
     from xnn.backend import BackendUnavailableError, get_backend
-    from xnn.kernels import CuPyFusedKernels
 
     try:
         backend = get_backend("cupy")
     except BackendUnavailableError as exc:
         pytest.skip(f"backend 'cupy' unavailable: {exc}")
-    fused, reference = CuPyFusedKernels(backend.xp), Kernels(backend.xp)
+    from xnn.cupy_kernels import CuPyFusedKernels
+
+    return backend, CuPyFusedKernels(backend.xp), Kernels(backend.xp)
+
+
+@pytest.mark.gpu
+def test_cupy_fused_updates_match_the_reference(rng, dtype):
+    """The fused CuPy kernels (opt-in: XNN_CUPY_FUSED=1) against the generic path, on a GPU."""
+    backend, fused, reference = _fused_cupy()
     param, grad, velocity = _arrays(backend, rng, dtype, *[(40, 30)] * 3)
     expected, expected_velocity = _copies(backend, param, velocity)
     for _ in range(3):
@@ -83,9 +89,35 @@ def test_cupy_fused_kernels_match_the_reference(rng, dtype):
         fused.sgd_step(param, grad, 0.05, None)
     assert_backend_close(param, expected)
     assert_backend_close(velocity, expected_velocity)
-    softmax, target = _arrays(backend, rng, dtype, (6, 4), (6, 4))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("scale", [1.0, 1e3])
+def test_cupy_fused_softmax_cross_entropy_matches_the_reference(rng, dtype, scale):
+    backend, fused, reference = _fused_cupy()
+    logits = backend.asarray(scale * rng.standard_normal((9, 10)), backend.dtype(dtype))
+    target = backend.asarray(rng.dirichlet(np.ones(10), size=9), backend.dtype(dtype))
+    loss, softmax = fused.softmax_cross_entropy(logits, target)
+    expected_loss, expected_softmax = reference.softmax_cross_entropy(logits, target)
+    assert_backend_close(softmax, expected_softmax)
+    np.testing.assert_allclose(float(loss), float(expected_loss),
+                               rtol=1e-5 if dtype == "float32" else 1e-12)
     assert_backend_close(fused.softmax_cross_entropy_grad(softmax, target),
                          reference.softmax_cross_entropy_grad(softmax, target))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", ["linear", "tanh", "sigmoid", "relu"])
+def test_cupy_fused_bias_activation_matches_the_reference(rng, dtype, kind):
+    from xnn import Linear, ReLU, Sigmoid, Tanh
+
+    activation = {"linear": Linear, "tanh": Tanh, "sigmoid": Sigmoid, "relu": ReLU}[kind]()
+    backend, fused, reference = _fused_cupy()
+    z, bias, dy = _arrays(backend, rng, dtype, (8, 5), (1, 5), (8, 5))
+    y = fused.bias_activation(z, bias, activation)
+    assert_backend_close(y, reference.bias_activation(z, bias, activation))
+    assert_backend_close(fused.activation_grad(dy, y, activation),
+                         reference.activation_grad(dy, y, activation))
 
 
 def test_sum_rows_into_a_buffer(backend, rng, dtype):
@@ -103,3 +135,20 @@ def test_softmax_cross_entropy(backend, rng, dtype, scale):
     assert_backend_close(softmax, expected_softmax)
     np.testing.assert_allclose(float(loss), float(expected_loss),
                                rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
+ALL_ACTIVATIONS = ["Linear", "Tanh", "Sigmoid", "ReLU", "LeakyReLU", "ReLU6"]
+
+
+@pytest.mark.parametrize("name", ALL_ACTIVATIONS)
+def test_bias_activation_and_its_gradient(backend, rng, dtype, name):
+    import xnn
+
+    activation = getattr(xnn, name)()
+    z, bias, dy = _arrays(backend, rng, dtype, (6, 4), (1, 4), (6, 4))
+    z = 4 * z  # both sides of ReLU6's upper kink
+    reference = Kernels(backend.xp)
+    y = backend.kernels.bias_activation(z, bias, activation)
+    assert_backend_close(y, reference.bias_activation(z, bias, activation))
+    assert_backend_close(backend.kernels.activation_grad(dy, y, activation),
+                         reference.activation_grad(dy, y, activation))

@@ -1,6 +1,6 @@
 """xnn: the training framework of *Deep Learning from Scratch*, chapter 4, on NumPy or CuPy."""
 
-from xnn.activations import LeakyReLU, Linear, ReLU, ReLU6, Sigmoid, Tanh
+from xnn.activations import Activation, LeakyReLU, Linear, ReLU, ReLU6, Sigmoid, Tanh
 from xnn.backend import (
     Backend,
     BackendUnavailableError,
@@ -9,6 +9,7 @@ from xnn.backend import (
     to_numpy,
 )
 from xnn.dropout import Dropout
+from xnn.fused import BiasActivation
 from xnn.layers import Dense, Layer
 from xnn.losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
 from xnn.network import NeuralNetwork
@@ -20,8 +21,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SGD",
+    "Activation",
     "Backend",
     "BackendUnavailableError",
+    "BiasActivation",
     "BiasAdd",
     "Dense",
     "Dropout",

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from xnn.kernels import CuPyFusedKernels, Kernels, NumPyKernels, OutKernels
+from xnn.kernels import Kernels, NumPyKernels, OutKernels
 
 __all__ = [
     "BACKEND_NAMES",
@@ -145,6 +145,8 @@ class CuPyBackend(Backend):
 
     def __init__(self, cupy: ModuleType) -> None:
         if os.environ.get("XNN_CUPY_FUSED") == "1":  # opt-in until verified on a GPU
+            from xnn.cupy_kernels import CuPyFusedKernels
+
             self.kernels_type = CuPyFusedKernels
         super().__init__(cupy, cupy.cuda.Device())
 

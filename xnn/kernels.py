@@ -11,7 +11,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-__all__ = ["CuPyFusedKernels", "Kernels", "NumPyKernels", "OutKernels"]
+__all__ = ["Kernels", "NumPyKernels", "OutKernels"]
 
 Array = Any
 
@@ -19,6 +19,8 @@ Array = Any
 class Kernels:
     """Reference implementations in plain ``xp``; results are copied into ``out`` when given,
     and ``scratch`` buffers are ignored."""
+
+    fused_activations: frozenset[str] = frozenset()  # activation kinds fused with their bias
 
     def __init__(self, xp: ModuleType) -> None:
         self.xp = xp
@@ -59,6 +61,14 @@ class Kernels:
         """(softmax − y)/N as a new array."""
         return (softmax - target) / softmax.shape[0]
 
+    def bias_activation(self, z: Array, bias: Array, activation: Any) -> Array:
+        """f(z + b) for an :class:`xnn.activations.Activation` f (one pass where fused)."""
+        return activation.apply(z + bias)
+
+    def activation_grad(self, output_grad: Array, output: Array, activation: Any) -> Array:
+        """dy·f′ of an :class:`xnn.activations.Activation`, from dy and its output y."""
+        return activation.derivative(output_grad, output)
+
 
 def _into(result: Array, out: Array | None) -> Array:
     """``result``, copied into ``out`` when one is given (the caller keeps that buffer)."""
@@ -97,6 +107,18 @@ class OutKernels(Kernels):
         grad = self.xp.subtract(softmax, target)
         return self.xp.divide(grad, softmax.shape[0], out=grad)
 
+    def activation_grad(self, output_grad: Array, output: Array, activation: Any) -> Array:
+        xp = self.xp
+        if activation.kind == "tanh":  # dy·(1 − y²) in one buffer
+            grad = xp.multiply(output, output)
+            xp.subtract(1.0, grad, out=grad)
+            return xp.multiply(output_grad, grad, out=grad)
+        if activation.kind == "sigmoid":  # dy·y·(1 − y)
+            grad = xp.subtract(1.0, output)
+            xp.multiply(grad, output, out=grad)
+            return xp.multiply(output_grad, grad, out=grad)
+        return super().activation_grad(output_grad, output, activation)
+
 
 class NumPyKernels(OutKernels):
     """NumPy specifics: ``take`` buffers ``out`` unless given a ``mode`` (our indices are valid),
@@ -117,32 +139,3 @@ class NumPyKernels(OutKernels):
         np.divide(softmax, sums, out=softmax)
         np.subtract(shifted, np.log(sums, out=sums), out=shifted)  # log softmax
         return np.vdot(target, shifted) * (-1.0 / logits.shape[0]), softmax
-
-
-class CuPyFusedKernels(OutKernels):
-    """CuPy: each optimizer update and the softmax-CE gradient as one fused elementwise kernel.
-
-    One pass over memory instead of three or four. Opt-in (``XNN_CUPY_FUSED=1``) until it has
-    been checked against the reference on a GPU (``tests/test_kernels.py`` does that).
-    """
-
-    def __init__(self, xp: ModuleType) -> None:
-        super().__init__(xp)
-        kernel = xp.ElementwiseKernel  # compiled on first call, cached by CuPy
-        self._sgd = kernel("T grad, T lr", "T param", "param -= lr * grad", "xnn_sgd_step")
-        self._momentum = kernel(
-            "T grad, T lr, T momentum", "T param, T velocity",
-            "velocity = momentum * velocity + lr * grad; param -= velocity;",
-            "xnn_momentum_step")
-        self._sce_grad = kernel("T softmax, T target, T rows", "T grad",
-                                "grad = (softmax - target) / rows", "xnn_sce_grad")
-
-    def sgd_step(self, param: Array, grad: Array, lr: float, scratch: Array | None) -> None:
-        self._sgd(grad, lr, param)
-
-    def momentum_step(self, param: Array, grad: Array, velocity: Array, lr: float,
-                      momentum: float, scratch: Array | None) -> None:
-        self._momentum(grad, lr, momentum, param, velocity)
-
-    def softmax_cross_entropy_grad(self, softmax: Array, target: Array) -> Array:
-        return self._sce_grad(softmax, target, float(softmax.shape[0]))

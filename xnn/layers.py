@@ -6,9 +6,10 @@ import copy
 import math
 from collections.abc import Sequence
 
-from xnn.activations import Linear
+from xnn.activations import Activation, Linear
 from xnn.backend import Backend
 from xnn.dropout import Dropout
+from xnn.fused import BiasActivation
 from xnn.operations import Array, BiasAdd, Operation, ParamOperation, WeightMultiply
 from xnn.random import Streams
 from xnn.validation import check_number, check_positive_int
@@ -113,11 +114,19 @@ class Dense(Layer):
                     raise ValueError(f"parameter of shape {tuple(got.shape)}, expected {want}")
         weights = WeightMultiply(W)
         weights.input_grad_needed = self.input_grad_needed
-        self.operations = [weights, BiasAdd(B), self.activation]
+        if self._fuses_activation():
+            self.operations = [weights, BiasActivation(B, self.activation)]
+        else:
+            self.operations = [weights, BiasAdd(B), self.activation]
         if self.dropout is not None:
             self.operations.append(self.dropout)
         self.param_operations = [op for op in self.operations if isinstance(op, ParamOperation)]
         self.first = False
+
+    def _fuses_activation(self) -> bool:
+        """Whether this backend runs bias + activation as one kernel (CuPy's fused kernels)."""
+        return (isinstance(self.activation, Activation)
+                and self.activation.kind in self.backend.kernels.fused_activations)
 
     def set_mask_stream(self, streams: Streams, key: tuple[int, ...]) -> None:
         if self.dropout is not None and self.backend is not None:

@@ -1,0 +1,165 @@
+"""The arithmetic of every CUDA kernel body, checked on the CPU without a GPU.
+
+Each ``ElementwiseSource`` body is compiled as C++ (g++) inside the loop CuPy would run it
+in — ``for (i = 0; i < n; ++i) { body }``, elementwise parameters bound to element ``i``,
+``raw`` parameters as plain pointers — for ``T`` = float and double, and its results are
+compared with the generic ``xp`` reference. What this cannot check is CuPy's side (compiling
+with NVRTC, broadcasting, type inference); ``tests/test_kernels.py`` does that on a GPU.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from xnn import Linear, ReLU, Sigmoid, Tanh
+from xnn.cupy_kernels import FUSED_ACTIVATIONS, SOURCES, ElementwiseSource
+from xnn.kernels import Kernels
+
+CTYPES = {"float": np.float32, "double": np.float64}
+SCALARS = {"lr", "momentum", "rows", "classes"}  # passed as numbers, never as arrays
+ACTIVATIONS = {"linear": Linear, "tanh": Tanh, "sigmoid": Sigmoid, "relu": ReLU}
+REFERENCE = Kernels(np)
+
+_PARAM = re.compile(r"^(raw\s+)?(T|int32)\s+(\w+)$")
+
+
+def _params(text: str) -> list[tuple[bool, str, str]]:
+    """``"raw T x, int32 n"`` → [(raw, C type, name), ...]."""
+    params = []
+    for part in text.split(","):
+        raw, kind, name = _PARAM.match(part.strip()).groups()
+        params.append((bool(raw), "T" if kind == "T" else "int", name))
+    return params
+
+
+def _function(key: str, source: ElementwiseSource) -> str:
+    arguments, bindings = ["ptrdiff_t n"], []
+    for raw, ctype, name in _params(source.in_params) + _params(source.out_params):
+        if raw:
+            arguments.append(f"{ctype}* {name}")
+        elif name in SCALARS:
+            arguments.append(f"{ctype} {name}")
+        else:
+            arguments.append(f"{ctype}* {name}_array")
+            bindings.append(f"{ctype}& {name} = {name}_array[i];")
+    return (f'extern "C" void {key}({", ".join(arguments)}) {{\n'
+            f"    for (ptrdiff_t i = 0; i < n; ++i) {{\n        {' '.join(bindings)}\n"
+            f"        {source.body}\n    }}\n}}\n")
+
+
+@pytest.fixture(scope="module", params=list(CTYPES))
+def compiled(request, tmp_path_factory):
+    """Every source compiled for one ``T``: (library, NumPy dtype)."""
+    compiler = shutil.which("g++")
+    if compiler is None:
+        pytest.skip("no C++ compiler (g++) to compile the CUDA kernel bodies on the CPU")
+    ctype = request.param
+    directory = tmp_path_factory.mktemp(f"cuda_{ctype}")
+    code = ["#include <cmath>", "#include <cstddef>", "using namespace std;",
+            f"typedef {ctype} T;", *(_function(key, s) for key, s in SOURCES.items())]
+    (directory / "kernels.cpp").write_text("\n".join(code))
+    done = subprocess.run([compiler, "-O1", "-shared", "-fPIC", "-Wall", "-Werror",
+                           "-Wno-unused-variable", "-o",
+                           str(directory / "kernels.so"), str(directory / "kernels.cpp")],
+                          capture_output=True, text=True)
+    if done.returncode:
+        pytest.fail(f"the CUDA kernel bodies do not compile as C++:\n{done.stderr}")
+    return ctypes.CDLL(str(directory / "kernels.so")), CTYPES[ctype]
+
+
+def _call(compiled, key: str, n: int, *arguments) -> None:
+    """Run kernel ``key`` over ``n`` elements; arrays are passed by pointer, and written."""
+    library, dtype = compiled
+    scalar = ctypes.c_float if dtype == np.float32 else ctypes.c_double
+    converted = [ctypes.c_ssize_t(n)]
+    for argument in arguments:
+        if isinstance(argument, np.ndarray):
+            assert argument.dtype == dtype and argument.flags.c_contiguous
+            converted.append(argument.ctypes.data_as(ctypes.c_void_p))
+        elif isinstance(argument, int):
+            converted.append(ctypes.c_int(argument))
+        else:
+            converted.append(scalar(argument))
+    getattr(library, key)(*converted)
+
+
+def _close(compiled):
+    return {"rtol": 2e-6, "atol": 1e-6} if compiled[1] == np.float32 else {"rtol": 1e-13,
+                                                                          "atol": 1e-15}
+
+
+def _arrays(compiled, rng, *shapes, scale=1.0):
+    return [(scale * rng.standard_normal(shape)).astype(compiled[1]) for shape in shapes]
+
+
+def test_every_source_is_checked_here():
+    checked = {"sgd_step", "momentum_step", "softmax_cross_entropy_grad",
+               "softmax_cross_entropy_rows",
+               *(f"bias_{kind}" for kind in FUSED_ACTIVATIONS),
+               *(f"{kind}_grad" for kind in FUSED_ACTIVATIONS)}
+    assert checked == set(SOURCES) and set(ACTIVATIONS) == set(FUSED_ACTIVATIONS)
+
+
+def test_sgd_step(compiled, rng):
+    param, grad = _arrays(compiled, rng, 50, 50)
+    expected = param.copy()
+    REFERENCE.sgd_step(expected, grad, 0.1, None)
+    _call(compiled, "sgd_step", 50, grad, 0.1, param)
+    np.testing.assert_allclose(param, expected, **_close(compiled))
+
+
+def test_momentum_step(compiled, rng):
+    param, grad, velocity = _arrays(compiled, rng, 50, 50, 50)
+    expected, expected_velocity = param.copy(), velocity.copy()
+    for _ in range(3):
+        REFERENCE.momentum_step(expected, grad, expected_velocity, 0.1, 0.9, None)
+        _call(compiled, "momentum_step", 50, grad, 0.1, 0.9, param, velocity)
+    np.testing.assert_allclose(param, expected, **_close(compiled))
+    np.testing.assert_allclose(velocity, expected_velocity, **_close(compiled))
+
+
+def test_softmax_cross_entropy_grad(compiled, rng):
+    softmax, target = _arrays(compiled, rng, (6, 4), (6, 4))
+    grad = np.empty_like(softmax)
+    _call(compiled, "softmax_cross_entropy_grad", grad.size, softmax, target, 6.0, grad)
+    np.testing.assert_allclose(grad, REFERENCE.softmax_cross_entropy_grad(softmax, target),
+                               **_close(compiled))
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e3])
+def test_softmax_cross_entropy_rows(compiled, rng, scale):
+    """One thread per row: softmax and loss, soft targets, logits beyond exp's range."""
+    logits, = _arrays(compiled, rng, (7, 5), scale=scale)
+    target = rng.dirichlet(np.ones(5), size=7).astype(compiled[1])
+    row_loss, softmax = np.empty(7, dtype=compiled[1]), np.empty_like(logits)
+    _call(compiled, "softmax_cross_entropy_rows", 7, logits, target, 5, 7.0, row_loss, softmax)
+    loss, expected_softmax = REFERENCE.softmax_cross_entropy(logits, target)
+    np.testing.assert_allclose(softmax, expected_softmax, **_close(compiled))
+    np.testing.assert_allclose(row_loss.sum(), loss, rtol=_close(compiled)["rtol"] * 10)
+
+
+@pytest.mark.parametrize("kind", ACTIVATIONS)
+def test_bias_activation(compiled, rng, kind):
+    z, bias = _arrays(compiled, rng, (6, 4), (1, 4), scale=3.0)
+    broadcast_bias = np.ascontiguousarray(np.broadcast_to(bias, z.shape))  # CuPy's job
+    y = np.empty_like(z)
+    _call(compiled, f"bias_{kind}", z.size, z, broadcast_bias, y)
+    expected = REFERENCE.bias_activation(z, bias, ACTIVATIONS[kind]())
+    np.testing.assert_allclose(y, expected, **_close(compiled))
+
+
+@pytest.mark.parametrize("kind", ACTIVATIONS)
+def test_activation_grad(compiled, rng, kind):
+    activation = ACTIVATIONS[kind]()
+    z, dy = _arrays(compiled, rng, (6, 4), (6, 4), scale=2.0)
+    y = activation.apply(z)
+    dx = np.empty_like(z)
+    _call(compiled, f"{kind}_grad", z.size, dy, y, dx)
+    np.testing.assert_allclose(dx, REFERENCE.activation_grad(dy, y, activation),
+                               **_close(compiled))

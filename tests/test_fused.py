@@ -1,0 +1,99 @@
+"""Dense's fused bias + activation: the same numbers as BiasAdd then the activation.
+
+On CuPy the fusion is done by CUDA kernels; here each backend is made to take the fused route
+with the generic reference kernels, which checks the operation and its wiring everywhere.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xnn import (
+    BiasActivation,
+    BiasAdd,
+    Dense,
+    NeuralNetwork,
+    ReLU,
+    SGDMomentum,
+    Sigmoid,
+    SoftmaxCrossEntropy,
+    Tanh,
+    Trainer,
+    to_numpy,
+)
+from xnn.cupy_kernels import FUSED_ACTIVATIONS
+from xnn.testing import assert_backend_close, numerical_gradient
+
+ACTIVATIONS = {"tanh": Tanh, "sigmoid": Sigmoid, "relu": ReLU, "linear": lambda: None}
+
+
+@pytest.fixture
+def fusing(backend, monkeypatch):
+    """``backend``, with its kernels claiming to fuse every activation kind."""
+    monkeypatch.setattr(backend.kernels, "fused_activations", FUSED_ACTIVATIONS)
+    return backend
+
+
+def _net(backend, activation):
+    layers = [Dense(6, activation(), dropout=0.8), Dense(3, Sigmoid())]
+    return NeuralNetwork(layers, SoftmaxCrossEntropy(), seed=4, backend=backend,
+                         dtype="float64")
+
+
+def _train(net, rng):
+    X, y = rng.standard_normal((40, 5)), rng.integers(0, 3, 40)
+    Trainer(net, SGDMomentum(0.1, momentum=0.9)).fit(
+        X, y, X, y, epochs=3, eval_every=3, batch_size=8, verbose=False)
+    return [to_numpy(p) for p in net.params()]
+
+
+def test_every_fusable_kind_is_tested():
+    assert set(ACTIVATIONS) == set(FUSED_ACTIVATIONS)
+
+
+@pytest.mark.parametrize("kind", ACTIVATIONS)
+def test_fused_training_matches_the_separate_operations(backend, rng, kind, monkeypatch):
+    activation = ACTIVATIONS[kind]
+    separate = _net(backend, activation)
+    expected = _train(separate, np.random.default_rng(1))
+    assert isinstance(separate.layers[0].operations[1], BiasAdd)
+    assert not isinstance(separate.layers[0].operations[1], BiasActivation)
+    monkeypatch.setattr(backend.kernels, "fused_activations", FUSED_ACTIVATIONS)
+    fused = _net(backend, activation)
+    got = _train(fused, np.random.default_rng(1))
+    assert [type(op).__name__ for op in fused.layers[0].operations] == [
+        "WeightMultiply", "BiasActivation", "Dropout"]
+    for ours, theirs in zip(got, expected, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind", ["tanh", "sigmoid", "relu"])
+def test_bias_activation_gradients(fusing, rng, kind):
+    backend = fusing
+    x = rng.standard_normal((4, 3))
+    x[np.abs(x) < 1e-3] += 0.1  # clear of ReLU's kink
+    bias = rng.standard_normal((1, 3))
+    G = rng.standard_normal((4, 3))
+
+    def op(b=bias):
+        return BiasActivation(backend.asarray(b), ACTIVATIONS[kind]())
+
+    fused = op()
+    fused.forward(backend.asarray(x))
+    input_grad = fused.backward(backend.asarray(G))
+    expected_dx = numerical_gradient(
+        lambda v: float(np.sum(to_numpy(op().forward(backend.asarray(v))) * G)), x)
+    expected_dB = numerical_gradient(
+        lambda b: float(np.sum(to_numpy(op(b).forward(backend.asarray(x))) * G)), bias)
+    assert_backend_close(input_grad, backend.asarray(expected_dx), rtol=1e-6, atol=1e-8)
+    assert_backend_close(fused.param_grad, backend.asarray(expected_dB), rtol=1e-6, atol=1e-8)
+
+
+def test_custom_activations_are_not_fused(fusing):
+    from xnn import LeakyReLU
+
+    net = NeuralNetwork([Dense(2, LeakyReLU(0.1))], SoftmaxCrossEntropy(), backend=fusing)
+    net.forward(np.ones((1, 3)))
+    assert [type(op).__name__ for op in net.layers[0].operations] == [
+        "WeightMultiply", "BiasAdd", "LeakyReLU"]
