@@ -102,7 +102,7 @@ def test_every_source_is_checked_here():
     checked = {"sgd_step", "momentum_step", "softmax_cross_entropy_grad",
                "softmax_cross_entropy_rows",
                *(f"bias_{kind}" for kind in FUSED_ACTIVATIONS),
-               *(f"{kind}_grad" for kind in FUSED_ACTIVATIONS)}
+               *(f"{kind}_grad" for kind in FUSED_ACTIVATIONS if kind != "linear")}
     assert checked == set(SOURCES) and set(ACTIVATIONS) == set(FUSED_ACTIVATIONS)
 
 
@@ -154,7 +154,7 @@ def test_bias_activation(compiled, rng, kind):
     np.testing.assert_allclose(y, expected, **_close(compiled))
 
 
-@pytest.mark.parametrize("kind", ACTIVATIONS)
+@pytest.mark.parametrize("kind", ["tanh", "sigmoid", "relu"])  # linear's gradient is dy
 def test_activation_grad(compiled, rng, kind):
     activation = ACTIVATIONS[kind]()
     z, dy = _arrays(compiled, rng, (6, 4), (6, 4), scale=2.0)

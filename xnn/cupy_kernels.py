@@ -38,8 +38,8 @@ def _activation_grad(kind: str, expression: str) -> ElementwiseSource:
     return ElementwiseSource(f"xnn_{kind}_grad", "T dy, T y", "T dx", f"dx = {expression};")
 
 
-_ACTIVATIONS = {  # kind: (f(s) of s = z + b, dy·f′ written with y = f(s))
-    "linear": ("s", "dy"),
+_ACTIVATIONS = {  # kind: (f(s) of s = z + b, dy·f′ written with y = f(s); None: dy itself)
+    "linear": ("s", None),
     "tanh": ("tanh(s)", "dy * ((T)1 - y * y)"),
     "sigmoid": ("(T)0.5 * (tanh((T)0.5 * s) + (T)1)", "dy * y * ((T)1 - y)"),
     "relu": ("s > (T)0 ? s : (T)0", "y > (T)0 ? dy : (T)0"),
@@ -80,7 +80,8 @@ SOURCES: dict[str, ElementwiseSource] = {
         row_loss = loss / rows;
         """),
     **{f"bias_{kind}": _bias_activation(kind, f) for kind, (f, _) in _ACTIVATIONS.items()},
-    **{f"{kind}_grad": _activation_grad(kind, g) for kind, (_, g) in _ACTIVATIONS.items()},
+    **{f"{kind}_grad": _activation_grad(kind, g) for kind, (_, g) in _ACTIVATIONS.items()
+       if g is not None},
 }
 
 
@@ -125,6 +126,7 @@ class CuPyFusedKernels(OutKernels):
         return self._kernels[f"bias_{activation.kind}"](z, bias)
 
     def activation_grad(self, output_grad: Array, output: Array, activation: Any) -> Array:
-        if activation.kind not in FUSED_ACTIVATIONS:
+        kernel = self._kernels.get(f"{activation.kind}_grad")
+        if kernel is None:  # linear (dy itself), or an activation without a fused kernel
             return super().activation_grad(output_grad, output, activation)
-        return self._kernels[f"{activation.kind}_grad"](output_grad, output)
+        return kernel(output_grad, output)
