@@ -7,9 +7,11 @@
 #      import (a missing one skips what needs it, and the report says so)
 #   2. tests: python -m pytest -m "not network" (every test runs on each backend, cupy included)
 #   3. parity: python -m xnn parity numpy cupy, chapter and deep models, float64 and float32
-#   4. benchmarks: python -m xnn bench, when xnn/bench exists
+#   4. fused kernels: the cupy tests and a float64 parity run again with XNN_CUPY_FUSED=1
+#   5. benchmarks: python -m xnn bench, when xnn/bench exists; then again with the fused
+#      kernels when stage 4 passed
 #
-# Each stage has a time limit and the whole run stays under 8 minutes. A failed stage is
+# Each stage has a time limit and the whole run stays under 9 minutes. A failed stage is
 # reported and the next one runs; the exit status is 1 when any stage failed, else 0. The
 # project runs from this working tree (PYTHONPATH=$PWD): nothing is installed or downloaded.
 #
@@ -19,7 +21,7 @@
 #                                           everything but the GPU parts on a CPU-only machine
 #   XNN_GPU_CHECK_BENCH_ARGS="--quick"      arguments for the benchmarks ("" for the full run)
 #   XNN_GPU_CHECK_PARITY_STEPS=50           optimizer steps per parity run
-#   XNN_GPU_CHECK_BUDGET=450                seconds for all stages together
+#   XNN_GPU_CHECK_BUDGET=520                seconds for all stages together
 #   PYTEST_ADDOPTS="-k cupy"                (read by pytest) run only the cupy-parametrized tests
 set -u -o pipefail
 
@@ -33,7 +35,7 @@ STEPS=${XNN_GPU_CHECK_PARITY_STEPS:-50}
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export CUPY_TF32=0          # TF32 matmuls (~1e-3 relative) would fail float32 parity, rightly
 export PYTHONDONTWRITEBYTECODE=1
-DEADLINE=${XNN_GPU_CHECK_BUDGET:-450}  # seconds for all stages (+5 s kill grace, the report: < 8 min)
+DEADLINE=${XNN_GPU_CHECK_BUDGET:-520}  # seconds for all stages (+5 s kill grace, the report: < 9 min)
 LOGS=$(mktemp -d "${TMPDIR:-/tmp}/xnn-gpu-check.XXXXXX") || exit 1
 trap 'rm -rf "$LOGS"' EXIT
 
@@ -210,7 +212,26 @@ for comparison in report["comparisons"]:
 EOF
 }
 
-# -- 4. benchmarks ------------------------------------------------------------------------
+# -- 4. fused kernels ---------------------------------------------------------------------
+FUSED_OK=0
+fused() {
+    if [[ ! -f xnn/cupy_kernels.py ]]; then
+        record "fused" "skipped" 0 "xnn/cupy_kernels.py does not exist in this checkout" "-"
+        return
+    fi
+    stage "fused-tests" 120 env XNN_CUPY_FUSED=1 "$PY" -m pytest -m "not network" -q -k cupy
+    local ok=$STAGE_RC summary
+    summary=$(grep -E '(passed|failed|error|skipped|deselected)' "$LOGS/fused-tests.out" |
+        tail -n 1)
+    [[ -n $summary ]] && NOTES[-1]="${NOTES[-1]:+${NOTES[-1]}; }$summary"
+    xnn_command parity
+    stage "fused-parity" 60 env XNN_CUPY_FUSED=1 "${XNN_CMD[@]}" "${PAIR[@]}" --model deep \
+        --dtype float64 --steps "$STEPS" --json "$LOGS/fused-parity.json"
+    [[ $STAGE_RC == 0 ]] && NOTES[-1]=$(worst_differences "$LOGS/fused-parity.json")
+    [[ $ok == 0 && $STAGE_RC == 0 ]] && FUSED_OK=1
+}
+
+# -- 5. benchmarks ------------------------------------------------------------------------
 benchmarks() {
     if [[ ! -e xnn/bench.py && ! -d xnn/bench ]]; then
         record "benchmarks" "skipped" 0 "xnn/bench does not exist in this checkout" "-"
@@ -219,7 +240,13 @@ benchmarks() {
     xnn_command bench
     local extra=()
     read -r -a extra <<<"$BENCH_ARGS"
-    stage "benchmarks" 180 "${XNN_CMD[@]}" ${extra[@]+"${extra[@]}"}
+    stage "benchmarks" 150 "${XNN_CMD[@]}" ${extra[@]+"${extra[@]}"}
+    if ((FUSED_OK)); then
+        stage "benchmarks-fused" 120 env XNN_CUPY_FUSED=1 "${XNN_CMD[@]}" \
+            ${extra[@]+"${extra[@]}"} --no-memory
+    else
+        record "benchmarks-fused" "skipped" 0 "the fused kernels did not pass stage 4" "-"
+    fi
 }
 
 # -- the report ---------------------------------------------------------------------------
@@ -276,7 +303,7 @@ write_report() {
             echo
             echo "\`${COMMANDS[$i]//$LOGS\//}\`"
             echo
-            if [[ $name == benchmarks && -s $LOGS/$name.out && ${RESULTS[$i]} == passed ]]; then
+            if [[ $name == benchmarks* && -s $LOGS/$name.out && ${RESULTS[$i]} == passed ]]; then
                 cat "$LOGS/$name.out"
                 echo
             elif [[ $name == tests ]]; then
@@ -294,6 +321,7 @@ say "backends ${PAIR[*]}; report $REPORT; python $("$PY" -c 'import sys; print(s
 environment
 tests
 parity
+fused
 benchmarks
 write_report
 exit "$FAILED"

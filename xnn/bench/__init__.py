@@ -3,8 +3,9 @@
     xnn bench [--quick] [--backends numpy,cupy] [--repeats 5] [--json PATH] [--markdown PATH]
 
 Times are wall-clock (``time.perf_counter``), taken in one process with the contenders
-alternating (xnn, PyTorch, floor, xnn, …) after one untimed warm-up call each, so that drift
-and noisy neighbours hit all of them alike. benchmarks/README.md says what each number means.
+alternating (xnn, PyTorch, floor, floor + update, xnn, …) after one untimed warm-up call each,
+so that drift and noisy neighbours hit all of them alike. benchmarks/README.md says what each
+number means.
 """
 
 from __future__ import annotations
