@@ -102,7 +102,7 @@ def test_every_source_is_checked_here():
     checked = {"sgd_step", "momentum_step", "softmax_cross_entropy_grad",
                "softmax_cross_entropy_rows",
                *(f"bias_{kind}" for kind in FUSED_ACTIVATIONS),
-               *(f"{kind}_grad" for kind in FUSED_ACTIVATIONS if kind != "linear")}
+               *(f"{kind}_grad" for kind in FUSED_ACTIVATIONS)}
     assert checked == set(SOURCES) and set(ACTIVATIONS) == set(FUSED_ACTIVATIONS)
 
 
@@ -144,22 +144,33 @@ def test_softmax_cross_entropy_rows(compiled, rng, scale):
     np.testing.assert_allclose(row_loss.sum(), loss, rtol=_close(compiled)["rtol"] * 10)
 
 
+def _mask(compiled, rng, shape, dropout):
+    """A 0/1 dropout mask, or all ones (what CuPy passes as the scalar 1 without dropout)."""
+    if not dropout:
+        return np.ones(shape, dtype=compiled[1])
+    return (rng.random(shape) < 0.6).astype(compiled[1])
+
+
+@pytest.mark.parametrize("dropout", [False, True], ids=["plain", "dropout"])
 @pytest.mark.parametrize("kind", ACTIVATIONS)
-def test_bias_activation(compiled, rng, kind):
+def test_bias_activation(compiled, rng, kind, dropout):
     z, bias = _arrays(compiled, rng, (6, 4), (1, 4), scale=3.0)
+    mask = _mask(compiled, rng, z.shape, dropout)
     broadcast_bias = np.ascontiguousarray(np.broadcast_to(bias, z.shape))  # CuPy's job
     y = np.empty_like(z)
-    _call(compiled, f"bias_{kind}", z.size, z, broadcast_bias, y)
-    expected = REFERENCE.bias_activation(z, bias, ACTIVATIONS[kind]())
+    _call(compiled, f"bias_{kind}", z.size, z, broadcast_bias, mask, y)
+    expected = REFERENCE.bias_activation(z, bias, ACTIVATIONS[kind](), mask if dropout else None)
     np.testing.assert_allclose(y, expected, **_close(compiled))
 
 
-@pytest.mark.parametrize("kind", ["tanh", "sigmoid", "relu"])  # linear's gradient is dy
-def test_activation_grad(compiled, rng, kind):
+@pytest.mark.parametrize("dropout", [False, True], ids=["plain", "dropout"])
+@pytest.mark.parametrize("kind", ACTIVATIONS)
+def test_activation_grad(compiled, rng, kind, dropout):
     activation = ACTIVATIONS[kind]()
     z, dy = _arrays(compiled, rng, (6, 4), (6, 4), scale=2.0)
-    y = activation.apply(z)
+    mask = _mask(compiled, rng, z.shape, dropout)
+    y = activation.apply(z) * mask
     dx = np.empty_like(z)
-    _call(compiled, f"{kind}_grad", z.size, dy, y, dx)
-    np.testing.assert_allclose(dx, REFERENCE.activation_grad(dy, y, activation),
-                               **_close(compiled))
+    _call(compiled, f"{kind}_grad", z.size, dy, y, mask, dx)
+    expected = REFERENCE.activation_grad(dy, y, activation, mask if dropout else None)
+    np.testing.assert_allclose(dx, expected, **_close(compiled))

@@ -63,7 +63,7 @@ def test_fused_training_matches_the_separate_operations(backend, rng, kind, monk
     fused = _net(backend, activation)
     got = _train(fused, np.random.default_rng(1))
     assert [type(op).__name__ for op in fused.layers[0].operations] == [
-        "WeightMultiply", "BiasActivation", "Dropout"]
+        "WeightMultiply", "BiasActivation"]  # the dropout is fused in too
     for ours, theirs in zip(got, expected, strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
 
@@ -87,6 +87,40 @@ def test_bias_activation_gradients(fusing, rng, kind):
     expected_dB = numerical_gradient(
         lambda b: float(np.sum(to_numpy(op(b).forward(backend.asarray(x))) * G)), bias)
     assert_backend_close(input_grad, backend.asarray(expected_dx), rtol=1e-6, atol=1e-8)
+    assert_backend_close(fused.param_grad, backend.asarray(expected_dB), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("inference", [False, True], ids=["train", "inference"])
+@pytest.mark.parametrize("kind", ["tanh", "sigmoid", "relu", "linear"])
+def test_bias_activation_with_dropout_gradients(fusing, rng, kind, inference):
+    """y = f(x + B)·m: the mask held fixed while training, keep_prob at inference."""
+    from xnn import Dropout, Linear
+    from xnn.random import BernoulliStream
+
+    backend = fusing
+    x = rng.standard_normal((5, 4))
+    x[np.abs(x) < 1e-3] += 0.1
+    bias, G = rng.standard_normal((1, 4)), rng.standard_normal((5, 4))
+    make_activation = Linear if kind == "linear" else ACTIVATIONS[kind]
+
+    def op(b=bias):
+        dropout = Dropout(0.6)
+        dropout.masks = BernoulliStream(np.random.default_rng(3), 0.6, backend, "float64")
+        return BiasActivation(backend.asarray(b), make_activation(), dropout)
+
+    def value(v, b=bias):
+        return float(np.sum(to_numpy(op(b).forward(backend.asarray(v), inference)) * G))
+
+    fused = op()
+    y = fused.forward(backend.asarray(x), inference)
+    if not inference:  # some units dropped, the rest kept as they are
+        mask = to_numpy(fused.dropout.mask)
+        assert 0 < mask.sum() < mask.size and set(np.unique(mask)) == {0.0, 1.0}
+        assert np.all(to_numpy(y)[mask == 0] == 0)
+    input_grad = fused.backward(backend.asarray(G))
+    assert_backend_close(input_grad, backend.asarray(numerical_gradient(value, x)),
+                         rtol=1e-6, atol=1e-8)
+    expected_dB = numerical_gradient(lambda b: value(x, b), bias)
     assert_backend_close(fused.param_grad, backend.asarray(expected_dB), rtol=1e-6, atol=1e-8)
 
 

@@ -107,17 +107,20 @@ def test_cupy_fused_softmax_cross_entropy_matches_the_reference(rng, dtype, scal
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("dropout", [None, "mask", "inference"])
 @pytest.mark.parametrize("kind", ["linear", "tanh", "sigmoid", "relu"])
-def test_cupy_fused_bias_activation_matches_the_reference(rng, dtype, kind):
+def test_cupy_fused_bias_activation_matches_the_reference(rng, dtype, kind, dropout):
     from xnn import Linear, ReLU, Sigmoid, Tanh
 
     activation = {"linear": Linear, "tanh": Tanh, "sigmoid": Sigmoid, "relu": ReLU}[kind]()
     backend, fused, reference = _fused_cupy()
     z, bias, dy = _arrays(backend, rng, dtype, (8, 5), (1, 5), (8, 5))
-    y = fused.bias_activation(z, bias, activation)
-    assert_backend_close(y, reference.bias_activation(z, bias, activation))
-    assert_backend_close(fused.activation_grad(dy, y, activation),
-                         reference.activation_grad(dy, y, activation))
+    scale = {None: None, "inference": 0.8,
+             "mask": backend.asarray(rng.random((8, 5)) < 0.8, backend.dtype(dtype))}[dropout]
+    y = fused.bias_activation(z, bias, activation, scale)
+    assert_backend_close(y, reference.bias_activation(z, bias, activation, scale))
+    assert_backend_close(fused.activation_grad(dy, y, activation, scale),
+                         reference.activation_grad(dy, y, activation, scale))
 
 
 def test_sum_rows_into_a_buffer(backend, rng, dtype):
@@ -140,15 +143,18 @@ def test_softmax_cross_entropy(backend, rng, dtype, scale):
 ALL_ACTIVATIONS = ["Linear", "Tanh", "Sigmoid", "ReLU", "LeakyReLU", "ReLU6"]
 
 
+@pytest.mark.parametrize("dropout", [None, "mask", "inference"])
 @pytest.mark.parametrize("name", ALL_ACTIVATIONS)
-def test_bias_activation_and_its_gradient(backend, rng, dtype, name):
+def test_bias_activation_and_its_gradient(backend, rng, dtype, name, dropout):
     import xnn
 
     activation = getattr(xnn, name)()
     z, bias, dy = _arrays(backend, rng, dtype, (6, 4), (1, 4), (6, 4))
     z = 4 * z  # both sides of ReLU6's upper kink
+    scale = {None: None, "inference": 0.8,
+             "mask": backend.asarray(rng.random((6, 4)) < 0.7, backend.dtype(dtype))}[dropout]
     reference = Kernels(backend.xp)
-    y = backend.kernels.bias_activation(z, bias, activation)
-    assert_backend_close(y, reference.bias_activation(z, bias, activation))
-    assert_backend_close(backend.kernels.activation_grad(dy, y, activation),
-                         reference.activation_grad(dy, y, activation))
+    y = backend.kernels.bias_activation(z, bias, activation, scale)
+    assert_backend_close(y, reference.bias_activation(z, bias, activation, scale))
+    assert_backend_close(backend.kernels.activation_grad(dy, y, activation, scale),
+                         reference.activation_grad(dy, y, activation, scale))

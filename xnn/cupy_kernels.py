@@ -30,16 +30,19 @@ class ElementwiseSource:
 
 
 def _bias_activation(kind: str, expression: str) -> ElementwiseSource:
-    return ElementwiseSource(f"xnn_bias_{kind}", "T z, T b", "T y",
-                             f"const T s = z + b; y = {expression};")
+    """y = f(z + b)·m; m: a dropout mask, keep_prob at inference, or 1."""
+    return ElementwiseSource(f"xnn_bias_{kind}", "T z, T b, T m", "T y",
+                             f"const T s = z + b; y = ({expression}) * m;")
 
 
 def _activation_grad(kind: str, expression: str) -> ElementwiseSource:
-    return ElementwiseSource(f"xnn_{kind}_grad", "T dy, T y", "T dx", f"dx = {expression};")
+    """dx = m·dy·f′ with f′ read off y; m: the same 0/1 dropout mask as forward, or 1."""
+    return ElementwiseSource(f"xnn_{kind}_grad", "T dy, T y, T m", "T dx",
+                             f"dx = m * ({expression});")
 
 
-_ACTIVATIONS = {  # kind: (f(s) of s = z + b, dy·f′ written with y = f(s); None: dy itself)
-    "linear": ("s", None),
+_ACTIVATIONS = {  # kind: (f(s) of s = z + b, dy·f′ written with y = f(s))
+    "linear": ("s", "dy"),
     "tanh": ("tanh(s)", "dy * ((T)1 - y * y)"),
     "sigmoid": ("(T)0.5 * (tanh((T)0.5 * s) + (T)1)", "dy * y * ((T)1 - y)"),
     "relu": ("s > (T)0 ? s : (T)0", "y > (T)0 ? dy : (T)0"),
@@ -80,14 +83,13 @@ SOURCES: dict[str, ElementwiseSource] = {
         row_loss = loss / rows;
         """),
     **{f"bias_{kind}": _bias_activation(kind, f) for kind, (f, _) in _ACTIVATIONS.items()},
-    **{f"{kind}_grad": _activation_grad(kind, g) for kind, (_, g) in _ACTIVATIONS.items()
-       if g is not None},
+    **{f"{kind}_grad": _activation_grad(kind, g) for kind, (_, g) in _ACTIVATIONS.items()},
 }
 
 
 class CuPyFusedKernels(OutKernels):
-    """CuPy: optimizer updates, softmax cross-entropy, bias + activation and the activation's
-    backward each as one kernel, where the generic path launches three to ten.
+    """CuPy: optimizer updates, softmax cross-entropy, bias + activation (+ dropout) and their
+    backward each as one kernel, where the generic path launches two to eleven.
 
     Opt-in (``XNN_CUPY_FUSED=1``) until checked on a GPU (see docs/gpu.md).
     """
@@ -120,13 +122,17 @@ class CuPyFusedKernels(OutKernels):
         return self._kernels["softmax_cross_entropy_grad"](softmax, target,
                                                            float(softmax.shape[0]))
 
-    def bias_activation(self, z: Array, bias: Array, activation: Any) -> Array:
-        if activation.kind not in FUSED_ACTIVATIONS:
-            return super().bias_activation(z, bias, activation)
-        return self._kernels[f"bias_{activation.kind}"](z, bias)
+    def bias_activation(self, z: Array, bias: Array, activation: Any,
+                        scale: Array | float | None = None) -> Array:
+        kernel = self._kernels.get(f"bias_{activation.kind}")
+        if kernel is None:  # an activation without a fused kernel
+            return super().bias_activation(z, bias, activation, scale)
+        return kernel(z, bias, 1.0 if scale is None else scale)
 
-    def activation_grad(self, output_grad: Array, output: Array, activation: Any) -> Array:
+    def activation_grad(self, output_grad: Array, output: Array, activation: Any,
+                        scale: Array | float | None = None) -> Array:
         kernel = self._kernels.get(f"{activation.kind}_grad")
-        if kernel is None:  # linear (dy itself), or an activation without a fused kernel
-            return super().activation_grad(output_grad, output, activation)
-        return kernel(output_grad, output)
+        if (kernel is None or isinstance(scale, float)  # no kernel; backward after inference
+                or (scale is None and activation.kind == "linear")):  # dy itself
+            return super().activation_grad(output_grad, output, activation, scale)
+        return kernel(output_grad, output, 1.0 if scale is None else scale)

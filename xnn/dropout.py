@@ -24,14 +24,18 @@ class Dropout(Operation):
         self.masks: BernoulliStream | None = None
         self.mask: Array = None
 
-    def _output(self, inference: bool) -> Array:
+    def scale(self, shape: tuple[int, ...], inference: bool) -> Array | float:
+        """What this step multiplies by: the next mask while training, else ``keep_prob``."""
         if inference:
             self.mask = None
-            return self.input_ * self.keep_prob
+            return self.keep_prob
         if self.masks is None:
             raise RuntimeError("Dropout has no mask stream; use it inside a NeuralNetwork layer")
-        self.mask = self.masks.take(tuple(self.input_.shape))
-        return self.input_ * self.mask
+        self.mask = self.masks.take(shape)
+        return self.mask
+
+    def _output(self, inference: bool) -> Array:
+        return self.input_ * self.scale(tuple(self.input_.shape), inference)
 
     def _input_grad(self, output_grad: Array) -> Array:
         if self.mask is None:

@@ -61,13 +61,25 @@ class Kernels:
         """(softmax − y)/N as a new array."""
         return (softmax - target) / softmax.shape[0]
 
-    def bias_activation(self, z: Array, bias: Array, activation: Any) -> Array:
-        """f(z + b) for an :class:`xnn.activations.Activation` f (one pass where fused)."""
-        return activation.apply(z + bias)
+    def bias_activation(self, z: Array, bias: Array, activation: Any,
+                        scale: Array | float | None = None) -> Array:
+        """f(z + b) for an :class:`xnn.activations.Activation` f, times ``scale`` (a dropout
+        mask, or ``keep_prob`` at inference) when given; one pass where fused."""
+        output = activation.apply(z + bias)
+        return output if scale is None else output * scale
 
-    def activation_grad(self, output_grad: Array, output: Array, activation: Any) -> Array:
-        """dy·f′ of an :class:`xnn.activations.Activation`, from dy and its output y."""
-        return activation.derivative(output_grad, output)
+    def activation_grad(self, output_grad: Array, output: Array, activation: Any,
+                        scale: Array | float | None = None) -> Array:
+        """dy·f′ from dy and the output y of :meth:`bias_activation` with the same ``scale``.
+
+        A 0/1 mask m: f′ read off y = f·m where m = 1, and m·dy is 0 where it is not (so this
+        equals dropout's backward followed by the activation's). A number p: f = y / p.
+        """
+        if scale is None:
+            return activation.derivative(output_grad, output)
+        if isinstance(scale, float):
+            return activation.derivative(output_grad * scale, output / scale)
+        return activation.derivative(output_grad * scale, output)
 
 
 def _into(result: Array, out: Array | None) -> Array:
@@ -107,8 +119,11 @@ class OutKernels(Kernels):
         grad = self.xp.subtract(softmax, target)
         return self.xp.divide(grad, softmax.shape[0], out=grad)
 
-    def activation_grad(self, output_grad: Array, output: Array, activation: Any) -> Array:
+    def activation_grad(self, output_grad: Array, output: Array, activation: Any,
+                        scale: Array | float | None = None) -> Array:
         xp = self.xp
+        if scale is not None:
+            return super().activation_grad(output_grad, output, activation, scale)
         if activation.kind == "tanh":  # dy·(1 − y²) in one buffer
             grad = xp.multiply(output, output)
             xp.subtract(1.0, grad, out=grad)

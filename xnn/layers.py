@@ -115,11 +115,11 @@ class Dense(Layer):
         weights = WeightMultiply(W)
         weights.input_grad_needed = self.input_grad_needed
         if self._fuses_activation():
-            self.operations = [weights, BiasActivation(B, self.activation)]
+            self.operations = [weights, BiasActivation(B, self.activation, self.dropout)]
         else:
             self.operations = [weights, BiasAdd(B), self.activation]
-        if self.dropout is not None:
-            self.operations.append(self.dropout)
+            if self.dropout is not None:
+                self.operations.append(self.dropout)
         self.param_operations = [op for op in self.operations if isinstance(op, ParamOperation)]
         self.first = False
 
