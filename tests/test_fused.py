@@ -131,3 +131,28 @@ def test_custom_activations_are_not_fused(fusing):
     net.forward(np.ones((1, 3)))
     assert [type(op).__name__ for op in net.layers[0].operations] == [
         "WeightMultiply", "BiasAdd", "LeakyReLU"]
+
+
+def test_moving_a_model_rebuilds_its_operations_for_the_target(monkeypatch, rng):
+    """numpy (no fusion) → a backend that fuses: the layers switch, training carries on."""
+    pytest.importorskip("array_api_strict")
+    from xnn import get_backend
+
+    target = get_backend("array_api_strict")
+    monkeypatch.setattr(target.kernels, "fused_activations", FUSED_ACTIVATIONS)
+    X, y = rng.standard_normal((40, 5)), rng.integers(0, 3, 40)
+
+    def trained(move):
+        net = _net("numpy", Tanh)
+        trainer = Trainer(net, SGDMomentum(0.1, momentum=0.9))
+        trainer.fit(X, y, X, y, epochs=2, eval_every=2, batch_size=8, verbose=False)
+        if move:
+            net.to(target)
+            assert [type(op).__name__ for op in net.layers[0].operations] == [
+                "WeightMultiply", "BiasActivation"]
+        trainer.fit(X, y, X, y, epochs=2, eval_every=2, batch_size=8, restart=False,
+                    verbose=False)
+        return [to_numpy(p) for p in net.params()]
+
+    for moved, stayed in zip(trained(True), trained(False), strict=True):
+        np.testing.assert_allclose(moved, stayed, rtol=1e-12, atol=1e-14)

@@ -70,6 +70,13 @@ class Layer:
     def set_mask_stream(self, streams: Streams, key: tuple[int, ...]) -> None:
         """Draw this layer's dropout masks (if any) from ``streams`` child ``key``."""
 
+    def rebuild(self) -> None:
+        """Make the operations again around the current parameters (after a backend change,
+        whose kernels may fuse differently)."""
+        if not self.first:
+            params = self.params
+            self.build(params[0].shape[0], params)
+
 
 class Dense(Layer):
     """A fully connected layer: activation(x @ W + B), then dropout when ``dropout < 1``.

@@ -157,16 +157,19 @@ class NeuralNetwork:
         self._optimizers.add(optimizer)
 
     def to(self, backend: str | Backend) -> NeuralNetwork:
-        """Move parameters, gradients, dropout streams and optimizer state to ``backend``."""
+        """Move parameters, dropout streams and optimizer state to ``backend``.
+
+        The layers' operations are made again for the target's kernels; the gradients start
+        at zero there (the next backward pass fills them).
+        """
         target = get_backend(backend)
         if target == self.backend:
             return self
         for layer in self.layers:
             for op in layer.param_operations:
                 op.param = target.asarray(to_numpy(op.param))
-                if hasattr(op, "param_grad"):
-                    op.param_grad = target.asarray(to_numpy(op.param_grad))
             layer.backend = target
+            layer.rebuild()  # the target's kernels may fuse bias, activation and dropout
             dropout = getattr(layer, "dropout", None)
             if dropout is not None and dropout.masks is not None:
                 dropout.masks.to(target, self.dtype)
