@@ -110,3 +110,10 @@ def test_restart_resets_momentum_and_continuing_keeps_it(backend, rng):
     first = trainer.fit(X, y, X, y, epochs=2, eval_every=10, verbose=False)
     second = trainer.fit(X, y, X, y, epochs=2, eval_every=10, verbose=False)
     assert first.train_loss == second.train_loss  # restart=True: same start, same state
+
+
+def test_a_step_before_the_first_forward_pass_says_why(backend):
+    optimizer = SGDMomentum(0.1)
+    optimizer.net = _net(backend)
+    with pytest.raises(RuntimeError, match="no parameters yet"):
+        optimizer.step()
