@@ -1,10 +1,12 @@
 """The arithmetic of every CUDA kernel body, checked on the CPU without a GPU.
 
 Each ``ElementwiseSource`` body is compiled as C++ (g++) inside the loop CuPy would run it
-in — ``for (i = 0; i < n; ++i) { body }``, elementwise parameters bound to element ``i``,
-``raw`` parameters as plain pointers — for ``T`` = float and double, and its results are
-compared with the generic ``xp`` reference. What this cannot check is CuPy's side (compiling
-with NVRTC, broadcasting, type inference); ``tests/test_kernels.py`` does that on a GPU.
+in — ``for (i = 0; i < size; ++i) { body }``, elementwise parameters bound to element ``i``
+(inputs ``const``, as CuPy binds them), ``raw`` parameters as plain pointers — for ``T`` =
+float and double, and its results are compared with the generic ``xp`` reference. Which
+parameters are numbers rather than arrays is fixed here by name (``SCALARS``). What this
+cannot check is CuPy's side (compiling with NVRTC, broadcasting, type inference);
+``tests/test_kernels.py`` does that on a GPU.
 """
 
 from __future__ import annotations
@@ -39,17 +41,21 @@ def _params(text: str) -> list[tuple[bool, str, str]]:
 
 
 def _function(key: str, source: ElementwiseSource) -> str:
-    arguments, bindings = ["ptrdiff_t n"], []
-    for raw, ctype, name in _params(source.in_params) + _params(source.out_params):
+    """The body in CuPy's loop: inputs read-only (as CuPy binds them), outputs writable."""
+    arguments, bindings = ["ptrdiff_t _size"], []
+    params = [(*p, True) for p in _params(source.in_params)]
+    params += [(*p, False) for p in _params(source.out_params)]
+    for raw, ctype, name, is_input in params:
+        const = "const " if is_input else ""
         if raw:
-            arguments.append(f"{ctype}* {name}")
+            arguments.append(f"{const}{ctype}* {name}")
         elif name in SCALARS:
-            arguments.append(f"{ctype} {name}")
+            arguments.append(f"const {ctype} {name}")
         else:
-            arguments.append(f"{ctype}* {name}_array")
-            bindings.append(f"{ctype}& {name} = {name}_array[i];")
+            arguments.append(f"{const}{ctype}* _{name}_array")
+            bindings.append(f"{const}{ctype}& {name} = _{name}_array[i];")
     return (f'extern "C" void {key}({", ".join(arguments)}) {{\n'
-            f"    for (ptrdiff_t i = 0; i < n; ++i) {{\n        {' '.join(bindings)}\n"
+            f"    for (ptrdiff_t i = 0; i < _size; ++i) {{\n        {' '.join(bindings)}\n"
             f"        {source.body}\n    }}\n}}\n")
 
 

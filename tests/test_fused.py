@@ -55,6 +55,7 @@ def test_every_fusable_kind_is_tested():
 @pytest.mark.parametrize("kind", ACTIVATIONS)
 def test_fused_training_matches_the_separate_operations(backend, rng, kind, monkeypatch):
     activation = ACTIVATIONS[kind]
+    monkeypatch.setattr(backend.kernels, "fused_activations", frozenset())  # even if CuPy fuses
     separate = _net(backend, activation)
     expected = _train(separate, np.random.default_rng(1))
     assert isinstance(separate.layers[0].operations[1], BiasAdd)
@@ -71,9 +72,8 @@ def test_fused_training_matches_the_separate_operations(backend, rng, kind, monk
 @pytest.mark.parametrize("kind", ["tanh", "sigmoid", "relu"])
 def test_bias_activation_gradients(fusing, rng, kind):
     backend = fusing
-    x = rng.standard_normal((4, 3))
-    x[np.abs(x) < 1e-3] += 0.1  # clear of ReLU's kink
-    bias = rng.standard_normal((1, 3))
+    x, bias = rng.standard_normal((4, 3)), rng.standard_normal((1, 3))
+    x[np.abs(x + bias) < 1e-3] += 0.1  # clear of ReLU's kink at x + B = 0
     G = rng.standard_normal((4, 3))
 
     def op(b=bias):
@@ -98,9 +98,9 @@ def test_bias_activation_with_dropout_gradients(fusing, rng, kind, inference):
     from xnn.random import BernoulliStream
 
     backend = fusing
-    x = rng.standard_normal((5, 4))
-    x[np.abs(x) < 1e-3] += 0.1
-    bias, G = rng.standard_normal((1, 4)), rng.standard_normal((5, 4))
+    x, bias = rng.standard_normal((5, 4)), rng.standard_normal((1, 4))
+    x[np.abs(x + bias) < 1e-3] += 0.1  # clear of ReLU's kink at x + B = 0
+    G = rng.standard_normal((5, 4))
     make_activation = Linear if kind == "linear" else ACTIVATIONS[kind]
 
     def op(b=bias):
@@ -156,3 +156,28 @@ def test_moving_a_model_rebuilds_its_operations_for_the_target(monkeypatch, rng)
 
     for moved, stayed in zip(trained(True), trained(False), strict=True):
         np.testing.assert_allclose(moved, stayed, rtol=1e-12, atol=1e-14)
+
+
+def test_a_subclass_that_changes_the_maths_is_not_fused(fusing):
+    class ScaledTanh(Tanh):
+        def apply(self, x):
+            return 2 * super().apply(x)
+
+        def derivative(self, output_grad, output):
+            return super().derivative(2 * output_grad, output / 2)
+
+    assert ScaledTanh.kind is None and Tanh.kind == "tanh" and ReLU.kind == "relu"
+    net = NeuralNetwork([Dense(2, ScaledTanh())], SoftmaxCrossEntropy(), backend=fusing)
+    net.forward(np.ones((1, 3)))
+    assert [type(op).__name__ for op in net.layers[0].operations] == [
+        "WeightMultiply", "BiasAdd", "ScaledTanh"]
+
+
+def test_parity_names_the_fused_bias_b(fusing):
+    from xnn.parity import _param_diffs
+
+    net = _net(fusing, Tanh)
+    net.forward(np.ones((2, 5)))
+    assert isinstance(net.layers[0].operations[1], BiasActivation)
+    assert [d.name for d in _param_diffs(net)] == [
+        "layers[0].W", "layers[0].B", "layers[1].W", "layers[1].B"]

@@ -117,3 +117,12 @@ def test_a_step_before_the_first_forward_pass_says_why(backend):
     optimizer.net = _net(backend)
     with pytest.raises(RuntimeError, match="no parameters yet"):
         optimizer.step()
+
+
+def test_a_step_after_reset_parameters_does_not_touch_the_old_arrays(backend, rng):
+    net, optimizer = _net(backend), SGD(0.1)
+    optimizer.net = net
+    net.train_batch(rng.standard_normal((4, 2)), rng.standard_normal((4, 3)))
+    net.reset_parameters()
+    with pytest.raises(RuntimeError, match="no parameters yet"):
+        optimizer.step()

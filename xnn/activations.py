@@ -13,10 +13,18 @@ class Activation(Operation):
 
     Subclasses give :meth:`apply` and :meth:`derivative`; both are the reference that fast
     kernels are tested against. ``kind`` names the fused GPU kernels of this activation
-    (``None``: the activation has none and runs as written here on every backend).
+    (``None``, the default of every subclass that does not set it: the activation runs as
+    written here on every backend).
     """
 
     kind: str | None = None
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        """A subclass that does not name its own ``kind`` has none: it may change the maths,
+        and must not silently run its parent's fused kernel."""
+        super().__init_subclass__(**kwargs)
+        if "kind" not in cls.__dict__:
+            cls.kind = None
 
     def apply(self, x: Array) -> Array:
         """f(x)."""

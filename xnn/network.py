@@ -86,11 +86,11 @@ class NeuralNetwork:
     def flat_parameters(self) -> FlatParameters | None:
         """Every parameter and gradient as views of two flat arrays (``None`` before the first
         forward pass); what optimizers update, in one pass per kernel."""
+        if not self.built:
+            return None
         flat = self._flat
         if flat is None or not flat.packs(self._param_operations()):
-            flat = self._flat = None
-            if self.built:
-                flat = self._flat = FlatParameters(self._param_operations(), self.backend)
+            flat = self._flat = FlatParameters(self._param_operations(), self.backend)
         return flat
 
     def _param_operations(self) -> list[ParamOperation]:
@@ -138,6 +138,7 @@ class NeuralNetwork:
         """Forget the parameters: the next forward pass redraws them from the model's seed."""
         for layer in self.layers:
             layer.first = True
+        self._flat = None
         for optimizer in self._optimizers:
             optimizer.reset()
 

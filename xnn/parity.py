@@ -43,7 +43,7 @@ import numpy as np
 
 from xnn.backend import get_backend, resolve_dtype, to_numpy
 from xnn.network import NeuralNetwork
-from xnn.operations import BiasAdd, ParamOperation, WeightMultiply
+from xnn.operations import BiasAdd, WeightMultiply
 from xnn.optimizers import Optimizer
 
 __all__ = [
@@ -252,8 +252,10 @@ def _param_diffs(net: NeuralNetwork) -> list[ParamDiff]:
     """Empty diffs named like ``layers[1].W``, in :meth:`NeuralNetwork.params` order."""
     diffs = []
     for index, layer in enumerate(net.layers):
-        for op in (op for op in layer.operations if isinstance(op, ParamOperation)):
-            short = {WeightMultiply: "W", BiasAdd: "B"}.get(type(op), type(op).__name__)
+        for op in layer.param_operations:
+            short = ("W" if isinstance(op, WeightMultiply)
+                     else "B" if isinstance(op, BiasAdd)  # BiasActivation too
+                     else type(op).__name__)
             diffs.append(ParamDiff(f"layers[{index}].{short}", tuple(op.param.shape)))
     return diffs
 
