@@ -88,10 +88,10 @@ class NeuralNetwork:
         forward pass); what optimizers update, in one pass per kernel."""
         if not self.built:
             return None
-        flat = self._flat
-        if flat is None or not flat.packs(self._param_operations()):
-            flat = self._flat = FlatParameters(self._param_operations(), self.backend)
-        return flat
+        operations = self._param_operations()
+        if self._flat is None or not self._flat.packs(operations):
+            self._flat = FlatParameters(operations, self.backend)
+        return self._flat
 
     def _param_operations(self) -> list[ParamOperation]:
         return [op for layer in self.layers for op in layer.param_operations]
