@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from xnn.bench import main  # after pointing sys.path at this checkout
+from xnn.tools.bench import main  # after pointing sys.path at this checkout
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,7 +5,7 @@ The same as the ``xnn chapter4`` command; this file shows it is only a call into
 
 import sys
 
-from xnn.cli import main
+from xnn.tools.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["chapter4", *sys.argv[1:]]))

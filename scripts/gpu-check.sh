@@ -135,7 +135,7 @@ EOF
         echo '```'
     } >"$LOGS/environment.md"
     for name in "${PAIR[@]}"; do
-        reason=$(timeout 60 "$PY" -c "from xnn.backend import get_backend; get_backend('$name')" \
+        reason=$(timeout 60 "$PY" -c "from xnn.backends import get_backend; get_backend('$name')" \
             2>&1 | tail -n 1) || note+="backend $name unavailable: $reason; "
     done
     if [[ -n $note ]]; then

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xnn.backend import Backend, get_backend
-from xnn.testing import backend_params
+from xnn.backends import Backend, get_backend
+from xnn.tools.testing import backend_params
 
 
 @pytest.fixture(params=backend_params())

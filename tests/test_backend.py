@@ -23,8 +23,8 @@ from xnn import (
     get_backend,
     to_numpy,
 )
-from xnn.backend import _CACHE
-from xnn.testing import assert_backend_close
+from xnn.backends import _CACHE
+from xnn.tools.testing import assert_backend_close
 
 
 def test_unknown_backend_lists_the_known_names():

@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from xnn import bench
-from xnn.bench.pytorch import load_torch
-from xnn.bench.workloads import MODELS, matmul_count, matmul_step
+from xnn.tools import bench
+from xnn.tools.bench.pytorch import load_torch
+from xnn.tools.bench.workloads import MODELS, matmul_count, matmul_step
 
 TINY = ["--backends", "numpy", "--rows", "120", "--inference-rows", "30", "--repeats", "1",
         "--large-batch", "0"]
@@ -135,8 +135,8 @@ def test_the_update_floor_writes_each_weight_gradient_into_its_buffer():
 
 
 def test_the_update_floor_runs_an_epoch():
-    from xnn.backend import get_backend
-    from xnn.bench.workloads import floor_training, make_data
+    from xnn.backends import get_backend
+    from xnn.tools.bench.workloads import floor_training, make_data
 
     run = floor_training(get_backend("numpy"), MODELS["chapter"], make_data(120, seed=5), 60,
                          seed=5, update=True)

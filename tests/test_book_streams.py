@@ -64,7 +64,7 @@ def test_unknown_streams_are_refused():
 def test_book_masks_are_legacy_binomial_draws(p):
     """The fast masks equal RandomState.binomial(1, p) draw for draw, and use the same stream."""
     from xnn import get_backend
-    from xnn.random import BookMasks
+    from xnn.core.random import BookMasks
 
     ours, theirs = np.random.RandomState(42), np.random.RandomState(42)
     masks = BookMasks(ours, p, get_backend("numpy"), "float64")

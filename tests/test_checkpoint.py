@@ -19,8 +19,8 @@ from xnn import (
     Trainer,
     to_numpy,
 )
-from xnn.checkpoint import CheckpointError
-from xnn.testing import assert_backend_close
+from xnn.nn.checkpoint import CheckpointError
+from xnn.tools.testing import assert_backend_close
 
 
 def _trained(backend, rng, dtype="float32"):

@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from xnn.cli import main
-from xnn.datasets import write_idx
-from xnn.experiments import EXPERIMENTS
+from xnn.tools.cli import main
+from xnn.data import write_idx
+from xnn.tools.experiments import EXPERIMENTS
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_chapter4_runs_and_writes_results(tiny_mnist, tmp_path, capsys):
 
 
 def test_unusable_backend_is_reported_before_loading_data(tiny_mnist, capsys, monkeypatch):
-    from xnn import backend
+    from xnn.backends import registry as backend
 
     monkeypatch.delitem(backend._CACHE, "cupy", raising=False)
     monkeypatch.setitem(sys.modules, "cupy", None)

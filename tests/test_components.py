@@ -20,7 +20,7 @@ from xnn import (
     Tanh,
     to_numpy,
 )
-from xnn.testing import assert_backend_close
+from xnn.tools.testing import assert_backend_close
 
 REFERENCES = {
     Sigmoid: lambda x: np.array([[1 / (1 + math.exp(-v)) for v in row] for row in x]),

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from xnn import Linear, ReLU, Sigmoid, Tanh
-from xnn.cupy_kernels import FUSED_ACTIVATIONS, SOURCES, ElementwiseSource
-from xnn.kernels import Kernels
+from xnn.backends.cupy_kernels import FUSED_ACTIVATIONS, SOURCES, ElementwiseSource
+from xnn.backends.kernels import Kernels
 
 CTYPES = {"float": np.float32, "double": np.float64}
 SCALARS = {"lr", "momentum", "rows", "classes"}  # passed as numbers, never as arrays

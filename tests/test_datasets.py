@@ -1,4 +1,4 @@
-"""Unit tests for xnn.datasets: IDX files, downloads, the restricted unpickler, the MNIST loader.
+"""Unit tests for xnn.data: IDX files, downloads, the restricted unpickler, the MNIST loader.
 
 No network: every test works on small synthetic files under ``tmp_path``.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xnn.datasets import (
+from xnn.data import (
     DownloadError,
     MnistError,
     download,
@@ -31,9 +31,9 @@ from xnn.datasets import (
     safe_pickle,
     write_idx,
 )
-from xnn.datasets.mnist import default_cache_dir, fetch_mnist
+from xnn.data.mnist import default_cache_dir, fetch_mnist
 
-download_module = importlib.import_module("xnn.datasets.download")  # not the function
+download_module = importlib.import_module("xnn.data.download")  # not the function
 _real_pip_download = mnist._pip_download  # before the autouse fixture stubs it out
 
 

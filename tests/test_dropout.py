@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from xnn import Dense, Dropout, MeanSquaredError, NeuralNetwork, Tanh, to_numpy
-from xnn.random import BernoulliStream
+from xnn.core.random import BernoulliStream
 
 
 def _dropout(backend, keep_prob, seed=0):

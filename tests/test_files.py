@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from xnn.files import atomic_write
+from xnn.core.files import atomic_write
 
 
 def test_writes_replace_the_file_whole(tmp_path):

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from xnn import Trainer, to_numpy
-from xnn.experiments import EXPERIMENTS
+from xnn.tools.experiments import EXPERIMENTS
 
 RECORD = Path(__file__).with_name("fingerprints.json")
 STREAMS = ("book", "independent")

@@ -22,8 +22,8 @@ from xnn import (
     Trainer,
     to_numpy,
 )
-from xnn.cupy_kernels import FUSED_ACTIVATIONS
-from xnn.testing import assert_backend_close, numerical_gradient
+from xnn.backends.cupy_kernels import FUSED_ACTIVATIONS
+from xnn.tools.testing import assert_backend_close, numerical_gradient
 
 ACTIVATIONS = {"tanh": Tanh, "sigmoid": Sigmoid, "relu": ReLU, "linear": lambda: None}
 
@@ -95,7 +95,7 @@ def test_bias_activation_gradients(fusing, rng, kind):
 def test_bias_activation_with_dropout_gradients(fusing, rng, kind, inference):
     """y = f(x + B)·m: the mask held fixed while training, keep_prob at inference."""
     from xnn import Dropout, Linear
-    from xnn.random import BernoulliStream
+    from xnn.core.random import BernoulliStream
 
     backend = fusing
     x, bias = rng.standard_normal((5, 4)), rng.standard_normal((1, 4))
@@ -174,7 +174,7 @@ def test_a_subclass_that_changes_the_maths_is_not_fused(fusing):
 
 
 def test_parity_names_the_fused_bias_b(fusing):
-    from xnn.parity import _param_diffs
+    from xnn.tools.parity import _param_diffs
 
     net = _net(fusing, Tanh)
     net.forward(np.ones((2, 5)))

@@ -21,8 +21,8 @@ from xnn import (
     WeightMultiply,
     to_numpy,
 )
-from xnn.random import BernoulliStream
-from xnn.testing import assert_backend_close, numerical_gradient
+from xnn.core.random import BernoulliStream
+from xnn.tools.testing import assert_backend_close, numerical_gradient
 
 RTOL, ATOL = 1e-6, 1e-8  # central differences with h = 1e-6 in float64
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xnn.kernels import Kernels
-from xnn.testing import assert_backend_close
+from xnn.backends.kernels import Kernels
+from xnn.tools.testing import assert_backend_close
 
 
 @pytest.fixture(params=["float32", "float64"])
@@ -65,13 +65,13 @@ def test_softmax_cross_entropy_grad(backend, rng, dtype):
 
 def _fused_cupy():
     """CuPy's fused kernels and the generic reference on CuPy arrays (skips without a GPU)."""
-    from xnn.backend import BackendUnavailableError, get_backend
+    from xnn.backends import BackendUnavailableError, get_backend
 
     try:
         backend = get_backend("cupy")
     except BackendUnavailableError as exc:
         pytest.skip(f"backend 'cupy' unavailable: {exc}")
-    from xnn.cupy_kernels import CuPyFusedKernels
+    from xnn.backends.cupy_kernels import CuPyFusedKernels
 
     return backend, CuPyFusedKernels(backend.xp), Kernels(backend.xp)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xnn.datasets import load_mnist
-from xnn.experiments import EXPERIMENTS, run_experiments
-from xnn.preprocessing import standardize
+from xnn.data import load_mnist
+from xnn.tools.experiments import EXPERIMENTS, run_experiments
+from xnn.data.preprocessing import standardize
 
 pytestmark = pytest.mark.network
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from xnn import SGD, Dense, MeanSquaredError, NeuralNetwork, SGDMomentum, Trainer, to_numpy
-from xnn.schedules import ExponentialDecay, LinearDecay
+from xnn.train.schedules import ExponentialDecay, LinearDecay
 
 
 def _net(backend, seed=0):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from xnn import SGD, Dense, NeuralNetwork, SoftmaxCrossEntropy, Tanh, to_numpy
-from xnn.parameters import FlatParameters
+from xnn.nn.parameters import FlatParameters
 
 
 def _net(backend, seed=3):

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from xnn import Dense, NeuralNetwork, SGDMomentum, SoftmaxCrossEntropy, Tanh
-from xnn import parity_command as parity
-from xnn.backend import _CACHE, BACKEND_NAMES
-from xnn.parity import Tolerance, check_parity
-from xnn.parity_command import main
-from xnn.testing import backend_params
+from xnn.tools import parity_command as parity
+from xnn.backends import _CACHE, BACKEND_NAMES
+from xnn.tools.parity import Tolerance, check_parity
+from xnn.tools.parity_command import main
+from xnn.tools.testing import backend_params
 
 pytest_plugins = ["pytester"]
 
@@ -223,7 +223,7 @@ def test_plugin_runs_a_test_per_backend(pytester, monkeypatch):
         def test_no_clash(backend):
             assert backend == "the user's own fixture"
     """)
-    result = pytester.runpytest("-p", "xnn.pytest_plugin", "--strict-markers", "-rs", "-v")
+    result = pytester.runpytest("-p", "xnn.tools.pytest_plugin", "--strict-markers", "-rs", "-v")
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == len(BACKEND_NAMES) + 2
     result.stdout.fnmatch_lines(["*test_each?numpy? PASSED*", "*test_each?array_api_strict?*"])
@@ -232,7 +232,7 @@ def test_plugin_runs_a_test_per_backend(pytester, monkeypatch):
 
 
 def test_import_xnn_imports_no_pytest():
-    code = "import sys, xnn, xnn.parity, xnn.testing; print('pytest' in sys.modules)"
+    code = "import sys, xnn, xnn.tools.parity, xnn.tools.testing; print('pytest' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from xnn import Dense, Linear, MeanSquaredError, NeuralNetwork, to_numpy
-from xnn.preprocessing import accuracy, one_hot, standardize
-from xnn.testing import assert_backend_close
+from xnn.data.preprocessing import accuracy, one_hot, standardize
+from xnn.tools.testing import assert_backend_close
 
 
 def test_one_hot(backend):
@@ -33,9 +33,9 @@ def test_standardize_uses_the_training_statistics(backend, rng):
 
 
 def test_accuracy_counts_argmax_hits(backend, monkeypatch):
-    import xnn.preprocessing
+    import xnn.data.preprocessing
 
-    monkeypatch.setattr(xnn.preprocessing, "_CHUNK", 3)  # several chunks
+    monkeypatch.setattr(xnn.data.preprocessing, "_CHUNK", 3)  # several chunks
     net = NeuralNetwork([Dense(3, Linear())], MeanSquaredError(), backend=backend,
                         dtype="float64")
     X = np.eye(3)[[0, 1, 2, 0, 1, 2, 2]]

@@ -1,21 +1,21 @@
 """xnn: the training framework of *Deep Learning from Scratch*, chapter 4, on NumPy or CuPy."""
 
-from xnn.activations import Activation, LeakyReLU, Linear, ReLU, ReLU6, Sigmoid, Tanh
-from xnn.backend import (
+from xnn.nn.activations import Activation, LeakyReLU, Linear, ReLU, ReLU6, Sigmoid, Tanh
+from xnn.backends import (
     Backend,
     BackendUnavailableError,
     available_backends,
     get_backend,
     to_numpy,
 )
-from xnn.dropout import Dropout
-from xnn.fused import BiasActivation
-from xnn.layers import Dense, Layer
-from xnn.losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
-from xnn.network import NeuralNetwork
-from xnn.operations import BiasAdd, Operation, ParamOperation, WeightMultiply
-from xnn.optimizers import SGD, Optimizer, SGDMomentum
-from xnn.trainer import History, Trainer
+from xnn.nn.dropout import Dropout
+from xnn.nn.fused import BiasActivation
+from xnn.nn.layers import Dense, Layer
+from xnn.nn.losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
+from xnn.nn.network import NeuralNetwork
+from xnn.nn.operations import BiasAdd, Operation, ParamOperation, WeightMultiply
+from xnn.train.optimizers import SGD, Optimizer, SGDMomentum
+from xnn.train.trainer import History, Trainer
 
 __version__ = "0.1.0"
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from xnn.cli import main
+from xnn.tools.cli import main
 
 sys.exit(main())

@@ -1,0 +1,81 @@
+"""User data at the edges: checked once, moved to the model's backend once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xnn.backends import Backend
+from xnn.core.validation import check_finite, check_matrix
+
+__all__ = ["as_features", "as_targets", "one_hot_rows"]
+
+
+def as_features(X: Any, backend: Backend, dtype: str, n_features: int | None,
+                name: str = "X", check_values: bool = True) -> Any:
+    """``X`` as a (rows, features) array of ``backend`` in ``dtype``.
+
+    ``n_features`` (when the model is already built) must match. ``check_values`` also
+    refuses NaN and inf (one host sync).
+    """
+    X = backend.asarray(X)
+    check_matrix(X, name)
+    if backend.kind(X) not in "fiub":
+        raise ValueError(f"{name} must hold numbers, got dtype {X.dtype}")
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {X.shape[1]} features per row, expected {n_features} (the width the "
+            "model was built for, or of X_train)"
+        )
+    X = backend.asarray(X, backend.dtype(dtype))
+    if check_values:
+        check_finite(X, name)
+    return X
+
+
+def as_targets(y: Any, backend: Backend, dtype: str, n_outputs: int, n_rows: int,
+               name: str = "y") -> Any:
+    """``y`` as a (rows, outputs) array of ``backend``: integer labels become one-hot rows.
+
+    Accepts one-hot (or regression) targets of shape (rows, n_outputs), integer class labels of
+    shape (rows,), and, for a single output, values of shape (rows,).
+    """
+    y = backend.asarray(y)
+    xp = backend.xp
+    if y.ndim == 0 or y.ndim > 2 or y.shape[0] != n_rows:
+        raise ValueError(
+            f"{name} must have one row per row of X ({n_rows}), got shape {tuple(y.shape)}"
+        )
+    kind = backend.kind(y)
+    if y.ndim == 1 and kind in "iu":
+        return one_hot_rows(y, n_outputs, backend, dtype, name)
+    if kind not in "fiub":
+        raise ValueError(f"{name} must hold numbers, got dtype {y.dtype}")
+    if y.ndim == 1:
+        if n_outputs != 1:
+            raise ValueError(
+                f"{name} of shape {tuple(y.shape)} holds floats: give integer class labels or "
+                f"targets of shape (rows, {n_outputs})"
+            )
+        y = xp.reshape(y, (-1, 1))
+    if y.shape[1] != n_outputs:
+        raise ValueError(
+            f"{name} must have {n_outputs} columns (one per output neuron), got shape "
+            f"{tuple(y.shape)}"
+        )
+    y = backend.asarray(y, backend.dtype(dtype))
+    check_finite(y, name)
+    return y
+
+
+def one_hot_rows(labels: Any, n_classes: int, backend: Backend, dtype: str,
+                 name: str = "labels") -> Any:
+    """(n,) integer labels of ``backend`` → (n, n_classes) rows e_label, range-checked."""
+    xp = backend.xp
+    if labels.shape[0] and not bool(xp.all((labels >= 0) & (labels < n_classes))):
+        low, high = int(xp.min(labels)), int(xp.max(labels))
+        raise ValueError(
+            f"{name} holds class labels in [{low}, {high}], expected labels in "
+            f"[0, {n_classes - 1}] for {n_classes} classes"
+        )
+    classes = xp.reshape(backend.arange(n_classes), (1, -1))
+    return xp.astype(xp.reshape(labels, (-1, 1)) == classes, backend.dtype(dtype))

@@ -1,0 +1,46 @@
+"""Operations that do several of the book's steps in one pass, for backends that fuse them."""
+
+from __future__ import annotations
+
+from xnn.nn.activations import Activation
+from xnn.backends import kernels_of
+from xnn.nn.dropout import Dropout
+from xnn.nn.operations import Array, BiasAdd
+from xnn.core.validation import check_same_shape
+
+__all__ = ["BiasActivation"]
+
+
+class BiasActivation(BiasAdd):
+    """y = f(x + B)·m as one operation: ``BiasAdd``, ``activation`` and ``dropout``, fused.
+
+    m is the dropout's mask while training, ``keep_prob`` at inference, 1 without dropout.
+    Backward: dz = m·dy·f′ (f′ read off y), dB = Σ_rows dz, dx = dz. A
+    :class:`~xnn.nn.layers.Dense` uses it in place of the separate operations when its backend's
+    kernels fuse ``activation.kind`` (CuPy: one kernel each way instead of three to five); it
+    computes the same values, and draws the same masks from the dropout's stream.
+    """
+
+    def __init__(self, B: Array, activation: Activation, dropout: Dropout | None = None) -> None:
+        super().__init__(B)
+        self.activation = activation
+        self.dropout = dropout
+        self.scale: Array | float | None = None
+
+    def _output(self, inference: bool) -> Array:
+        x = self.input_
+        if self.dropout is not None:
+            self.scale = self.dropout.scale(tuple(x.shape), inference)
+        return kernels_of(x).bias_activation(x, self.param, self.activation, self.scale)
+
+    def backward(self, output_grad: Array) -> Array | None:
+        check_same_shape(self.output, output_grad, "output_grad")
+        kernels = kernels_of(output_grad)
+        grad = kernels.activation_grad(output_grad, self.output, self.activation, self.scale)
+        self.param_grad = kernels.sum_rows(grad, out=self._buffer())
+        return grad if self.input_grad_needed else None
+
+    def __repr__(self) -> str:
+        dropout = "" if self.dropout is None else f", {self.dropout!r}"
+        return (f"BiasActivation({self.activation!r}{dropout}, "
+                f"param of shape {tuple(self.param.shape)})")

@@ -1,0 +1,183 @@
+"""``xnn bench``: xnn's training epochs and inference against PyTorch eager and the bare matmuls.
+
+    xnn bench [--quick] [--backends numpy,cupy] [--repeats 5] [--json PATH] [--markdown PATH]
+
+Times are wall-clock (``time.perf_counter``), taken in one process with the contenders
+alternating (xnn, PyTorch, floor, floor + update, xnn, …) after one untimed warm-up call each,
+so that drift and noisy neighbours hit all of them alike. benchmarks/README.md says what each
+number means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xnn.backends import BACKEND_NAMES, BackendUnavailableError, available_backends, get_backend
+from xnn.tools.bench.machine import cpu_counters, machine_info, others_share
+from xnn.tools.bench.memory import memory_in_subprocess
+from xnn.tools.bench.pytorch import GPU_BACKENDS, load_torch
+from xnn.tools.bench.report import markdown
+from xnn.tools.bench.timing import bench_inference, bench_training
+from xnn.tools.bench.workloads import MODELS, make_data
+
+__all__ = ["Settings", "main", "run"]
+
+_NOT_BY_DEFAULT = ("array_api_strict",)  # a correctness stand-in for a GPU, not a speed target
+
+
+@dataclass
+class Settings:
+    """What one benchmark run measures."""
+
+    backends: list[str]
+    models: list[str] = field(default_factory=lambda: list(MODELS))
+    repeats: int = 5
+    rows: int = 60_000
+    inference_rows: int = 10_000
+    inference_calls: int = 10
+    batch_size: int = 60
+    large_batch: int = 4096  # GPU backends only; 0 skips it
+    torch: bool = True
+    memory: bool = True
+    seed: int = 20190119
+
+
+def run(settings: Settings, command: str = "xnn bench",
+        log: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+    """Measure everything ``settings`` asks for; the result as a JSON-ready dict."""
+    counters = cpu_counters()
+    torch, why_no_torch = load_torch() if settings.torch else (None, "--no-torch was given")
+    data = make_data(settings.rows, settings.seed)
+    X_inference = make_data(settings.inference_rows, settings.seed + 1).X
+    result: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": command, "settings": asdict(settings), "machine": machine_info(torch),
+        "torch": {"status": "ok" if torch else "skipped", "reason": why_no_torch},
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "training": [], "inference": [], "memory": [],
+    }
+    for backend, model, batch_size in _training_cases(settings):
+        log(f"training: {model} on {backend}, batch {batch_size}")
+        result["training"].append(bench_training(backend, model, batch_size, data,
+                                                 settings.repeats, settings.seed, torch,
+                                                 why_no_torch))
+    for backend in settings.backends:
+        for model in settings.models:
+            log(f"inference: {model} on {backend}")
+            result["inference"].append(bench_inference(
+                backend, model, X_inference, settings.inference_calls, settings.repeats,
+                settings.seed, torch, why_no_torch))
+            if settings.memory:
+                log(f"memory: {model} on {backend} (fresh process)")
+                result["memory"].append(memory_in_subprocess(
+                    backend, model, settings.rows, settings.batch_size, settings.seed))
+    result["others_cpu_share"] = others_share(counters, cpu_counters())
+    return result
+
+
+def _training_cases(settings: Settings) -> Iterator[tuple[str, str, int]]:
+    """(backend, model, batch size): the usual batch, plus a large one on GPU backends."""
+    for backend in settings.backends:
+        batches = [settings.batch_size]
+        if backend in GPU_BACKENDS and settings.large_batch:
+            batches.append(settings.large_batch)
+        for model in settings.models:
+            for batch_size in batches:
+                yield backend, model, batch_size
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``xnn bench`` with ``argv`` (default: the command line); returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = _settings(args)
+    except (ValueError, BackendUnavailableError) as exc:
+        parser.error(str(exc))
+    words = sys.argv[1:] if argv is None else argv
+    result = run(settings, " ".join(["xnn bench", *words]),
+                 log=lambda line: print(f"[bench] {line}", file=sys.stderr, flush=True))
+    text = markdown(result)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(text)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xnn bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 6000 rows, 1000 inference rows, 1 repeat")
+    parser.add_argument("--backends", default=None,
+                        help="comma-separated xnn backends (default: every available one "
+                             "except array_api_strict)")
+    parser.add_argument("--models", default=",".join(MODELS),
+                        help=f"comma-separated models (default and choices: {','.join(MODELS)})")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed rounds after the warm-up (default 5; --quick 1)")
+    parser.add_argument("--rows", type=int, default=None,
+                        help="training rows (default 60000; --quick 6000)")
+    parser.add_argument("--inference-rows", type=int, default=None,
+                        help="rows per inference pass (default 10000; --quick 1000)")
+    parser.add_argument("--batch-size", type=int, default=60)
+    parser.add_argument("--large-batch", type=int, default=4096,
+                        help="extra batch size timed on GPU backends (0: none)")
+    parser.add_argument("--no-torch", action="store_true", help="do not time PyTorch")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
+    parser.add_argument("--seed", type=int, default=20190119)
+    parser.add_argument("--json", metavar="PATH", help="also write the result as JSON")
+    parser.add_argument("--markdown", metavar="PATH", help="also write the markdown report")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """Settings from parsed arguments; ValueError or BackendUnavailableError when impossible."""
+    quick = args.quick
+    settings = Settings(
+        backends=_backends(args.backends), models=_split(args.models),
+        repeats=_pick(args.repeats, 1 if quick else 5),
+        rows=_pick(args.rows, 6_000 if quick else 60_000),
+        inference_rows=_pick(args.inference_rows, 1_000 if quick else 10_000),
+        inference_calls=2 if quick else 10, batch_size=args.batch_size,
+        large_batch=args.large_batch, torch=not args.no_torch, memory=not args.no_memory,
+        seed=args.seed,
+    )
+    unknown = sorted(set(settings.models) - set(MODELS))
+    if unknown:
+        raise ValueError(f"unknown models {unknown}; choose from {list(MODELS)}")
+    for name in ("repeats", "rows", "inference_rows", "batch_size"):
+        if getattr(settings, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if settings.large_batch < 0:
+        raise ValueError("--large-batch must be 0 (none) or a batch size")
+    return settings
+
+
+def _backends(text: str | None) -> list[str]:
+    """The backends to time: the named ones (each must run here), else the available ones."""
+    if text is None:
+        return [name for name in available_backends() if name not in _NOT_BY_DEFAULT]
+    names = _split(text)
+    for name in names:
+        if name not in BACKEND_NAMES:
+            raise ValueError(f"unknown backend {name!r}; choose from {list(BACKEND_NAMES)}")
+        get_backend(name)  # raises BackendUnavailableError, saying what is missing
+    return names
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _pick(value: int | None, default: int) -> int:
+    return default if value is None else value
