@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from xnn.tools.cli import main
 from xnn.data import write_idx
+from xnn.tools.cli import main
 from xnn.tools.experiments import EXPERIMENTS
 
 

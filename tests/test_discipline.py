@@ -41,7 +41,8 @@ def test_model_maths_never_touches_numpy():
         if lines := _imports_numpy(path):
             offenders[str(relative)] = lines
     assert not offenders, f"numpy imported outside the backend layer: {offenders}"
-    assert (PACKAGE / "train" / "trainer.py").exists() and not _imports_numpy(PACKAGE / "train" / "trainer.py")
+    trainer = PACKAGE / "train" / "trainer.py"
+    assert trainer.exists() and not _imports_numpy(trainer)
 
 
 def test_ci_runs_the_readme_test_command():

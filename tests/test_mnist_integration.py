@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from xnn.data import load_mnist
-from xnn.tools.experiments import EXPERIMENTS, run_experiments
 from xnn.data.preprocessing import standardize
+from xnn.tools.experiments import EXPERIMENTS, run_experiments
 
 pytestmark = pytest.mark.network
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from xnn import Dense, NeuralNetwork, SGDMomentum, SoftmaxCrossEntropy, Tanh
-from xnn.tools import parity_command as parity
 from xnn.backends import _CACHE, BACKEND_NAMES
+from xnn.tools import parity_command as parity
 from xnn.tools.parity import Tolerance, check_parity
 from xnn.tools.parity_command import main
 from xnn.tools.testing import backend_params

@@ -1,6 +1,5 @@
 """xnn: the training framework of *Deep Learning from Scratch*, chapter 4, on NumPy or CuPy."""
 
-from xnn.nn.activations import Activation, LeakyReLU, Linear, ReLU, ReLU6, Sigmoid, Tanh
 from xnn.backends import (
     Backend,
     BackendUnavailableError,
@@ -8,6 +7,7 @@ from xnn.backends import (
     get_backend,
     to_numpy,
 )
+from xnn.nn.activations import Activation, LeakyReLU, Linear, ReLU, ReLU6, Sigmoid, Tanh
 from xnn.nn.dropout import Dropout
 from xnn.nn.fused import BiasActivation
 from xnn.nn.layers import Dense, Layer

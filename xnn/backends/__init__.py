@@ -1,7 +1,7 @@
 """The backend layer: the one place that knows NumPy, CuPy and array-api-strict apart."""
 
 from xnn.backends.registry import (
-    _CACHE,
+    _CACHE,  # noqa: F401  (tests reset it)
     BACKEND_NAMES,
     Backend,
     BackendUnavailableError,

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from xnn.core.files import atomic_write
 from xnn.data import safe_pickle
 from xnn.data.download import download
 from xnn.data.idx import read_idx
-from xnn.core.files import atomic_write
 
 __all__ = ["MnistError", "cache_path", "default_cache_dir", "fetch_mnist", "load_mnist"]
 

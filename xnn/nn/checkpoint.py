@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from xnn.nn.activations import LeakyReLU, Linear, ReLU, ReLU6, Sigmoid, Tanh
 from xnn.backends import Backend, to_numpy
 from xnn.core.files import atomic_write
+from xnn.nn.activations import LeakyReLU, Linear, ReLU, ReLU6, Sigmoid, Tanh
 from xnn.nn.layers import Dense
 from xnn.nn.losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
 from xnn.nn.network import NeuralNetwork

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from xnn.nn.operations import Array, Operation
 from xnn.core.random import BernoulliStream
 from xnn.core.validation import check_number
+from xnn.nn.operations import Array, Operation
 
 __all__ = ["Dropout"]
 

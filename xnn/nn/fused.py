@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from xnn.nn.activations import Activation
 from xnn.backends import kernels_of
+from xnn.core.validation import check_same_shape
+from xnn.nn.activations import Activation
 from xnn.nn.dropout import Dropout
 from xnn.nn.operations import Array, BiasAdd
-from xnn.core.validation import check_same_shape
 
 __all__ = ["BiasActivation"]
 

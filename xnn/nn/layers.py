@@ -6,13 +6,13 @@ import copy
 import math
 from collections.abc import Sequence
 
-from xnn.nn.activations import Activation, Linear
 from xnn.backends import Backend
+from xnn.core.random import Streams
+from xnn.core.validation import check_number, check_positive_int
+from xnn.nn.activations import Activation, Linear
 from xnn.nn.dropout import Dropout
 from xnn.nn.fused import BiasActivation
 from xnn.nn.operations import Array, BiasAdd, Operation, ParamOperation, WeightMultiply
-from xnn.core.random import Streams
-from xnn.core.validation import check_number, check_positive_int
 
 __all__ = ["WEIGHT_INITS", "Dense", "Layer"]
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from xnn.backends import array_namespace, kernels_of
-from xnn.nn.operations import Array
 from xnn.core.validation import check_number, check_same_shape
+from xnn.nn.operations import Array
 
 __all__ = ["Loss", "MeanSquaredError", "SoftmaxCrossEntropy"]
 

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 from xnn.backends import Backend, get_backend, resolve_dtype, to_numpy
 from xnn.core.inputs import as_features, as_targets
+from xnn.core.random import BookStreams, Streams, seed_sequence
 from xnn.nn.layers import Layer
 from xnn.nn.losses import Loss
 from xnn.nn.operations import Array, ParamOperation
 from xnn.nn.parameters import FlatParameters
-from xnn.core.random import BookStreams, Streams, seed_sequence
 
 if TYPE_CHECKING:
     from xnn.train.optimizers import Optimizer

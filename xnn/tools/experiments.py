@@ -17,15 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from xnn.nn.activations import Linear, ReLU, Sigmoid, Tanh
 from xnn.backends import Backend, get_backend
 from xnn.core.files import atomic_write
+from xnn.data.preprocessing import accuracy, standardize
+from xnn.nn.activations import Linear, ReLU, Sigmoid, Tanh
 from xnn.nn.layers import Dense
 from xnn.nn.losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
 from xnn.nn.network import NeuralNetwork
 from xnn.nn.operations import Operation
 from xnn.train.optimizers import SGD, Optimizer, SGDMomentum
-from xnn.data.preprocessing import accuracy, standardize
 from xnn.train.trainer import Trainer
 
 __all__ = ["EXPERIMENTS", "Experiment", "Result", "load_chapter_data", "run_experiments",

@@ -17,8 +17,8 @@ from collections.abc import Callable
 import numpy as np
 
 from xnn.backends import BACKEND_NAMES, BackendUnavailableError
-from xnn.tools.experiments import EXPERIMENTS
 from xnn.core.files import atomic_write
+from xnn.tools.experiments import EXPERIMENTS
 from xnn.tools.parity import SEED, TOLERANCES, check_parity
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_UNAVAILABLE", "EXIT_USAGE", "MODELS", "main",

@@ -1,7 +1,7 @@
 """pytest plugin: the ``xnn_backend`` fixture runs a test once per xnn backend.
 
 Loaded by pytest wherever xnn is installed (entry point ``pytest11`` named ``xnn``; ``-p no:xnn``
-turns it off); from a checkout that is not installed, enable it with ``-p xnn.tools.pytest_plugin``::
+turns it off); from a checkout that is not installed, enable it with ``-p xnn.pytest_plugin``::
 
     def test_my_model(xnn_backend):
         net = NeuralNetwork([Dense(10)], SoftmaxCrossEntropy(), backend=xnn_backend)

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from xnn.backends import Backend, to_numpy
 from xnn.backends.kernels import Kernels
-from xnn.train.schedules import DECAY_TYPES, make_schedule
 from xnn.core.validation import check_number, check_positive_int
+from xnn.train.schedules import DECAY_TYPES, make_schedule
 
 if TYPE_CHECKING:
     from xnn.nn.network import NeuralNetwork

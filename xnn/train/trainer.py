@@ -10,10 +10,10 @@ from typing import Any
 
 from xnn.core.batches import row_blocks
 from xnn.core.inputs import as_features
+from xnn.core.validation import check_positive_int
 from xnn.nn.network import NeuralNetwork
 from xnn.nn.operations import Array
 from xnn.train.optimizers import Optimizer
-from xnn.core.validation import check_positive_int
 
 __all__ = ["History", "Trainer"]
 

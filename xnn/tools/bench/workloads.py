@@ -11,9 +11,9 @@ import numpy as np
 
 from xnn import Dense, NeuralNetwork, SGDMomentum, SoftmaxCrossEntropy, Tanh, Trainer
 from xnn.backends import Backend, kernels_of
+from xnn.core.random import Streams
 from xnn.nn.operations import WeightMultiply
 from xnn.nn.parameters import FlatParameters
-from xnn.core.random import Streams
 
 __all__ = [
     "MODELS",
