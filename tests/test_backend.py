@@ -23,7 +23,7 @@ from xnn import (
     get_backend,
     to_numpy,
 )
-from xnn.backends import _CACHE
+from xnn.backends import registry
 from xnn.tools.testing import assert_backend_close
 
 
@@ -47,7 +47,7 @@ def test_available_backends_on_this_machine():
 
 
 def _fresh_cupy(monkeypatch, module):
-    monkeypatch.delitem(_CACHE, "cupy", raising=False)
+    monkeypatch.setattr(registry, "_CACHE", {})
     monkeypatch.setitem(sys.modules, "cupy", module)
 
 

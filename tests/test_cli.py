@@ -62,7 +62,7 @@ def test_chapter4_runs_and_writes_results(tiny_mnist, tmp_path, capsys):
 def test_unusable_backend_is_reported_before_loading_data(tiny_mnist, capsys, monkeypatch):
     from xnn.backends import registry as backend
 
-    monkeypatch.delitem(backend._CACHE, "cupy", raising=False)
+    monkeypatch.setattr(backend, "_CACHE", {})
     monkeypatch.setitem(sys.modules, "cupy", None)
     assert main(["chapter4", "sce", "--backend", "cupy", "--data", str(tiny_mnist)]) == 3
     assert "xnn[cuda12]" in capsys.readouterr().err

@@ -19,13 +19,22 @@ import subprocess
 import numpy as np
 import pytest
 
-from xnn import Linear, ReLU, Sigmoid, Tanh
-from xnn.backends.cupy_kernels import FUSED_ACTIVATIONS, SOURCES, ElementwiseSource
+from xnn import LeakyReLU
+from xnn.backends.cupy_kernels import SOURCES, ElementwiseSource, activation_sources
 from xnn.backends.kernels import Kernels
+from xnn.nn.activations import ACTIVATIONS
 
 CTYPES = {"float": np.float32, "double": np.float64}
 SCALARS = {"lr", "momentum", "rows", "classes"}  # passed as numbers, never as arrays
-ACTIVATIONS = {"linear": Linear, "tanh": Tanh, "sigmoid": Sigmoid, "relu": ReLU}
+# every registered activation, plus one with a hyper-parameter other than its default
+INSTANCES = {**{name: cls() for name, cls in ACTIVATIONS.items()},
+             "leaky_relu_0.2": LeakyReLU(0.2)}
+ACTIVATION_SOURCES = {}
+for _key, _activation in INSTANCES.items():
+    _forward, _backward = activation_sources(_activation)
+    _suffix = _key.replace(".", "_")
+    ACTIVATION_SOURCES[f"bias_{_suffix}"], ACTIVATION_SOURCES[f"{_suffix}_grad"] = (
+        _forward, _backward)
 REFERENCE = Kernels(np)
 
 _PARAM = re.compile(r"^(raw\s+)?(T|int32)\s+(\w+)$")
@@ -68,7 +77,8 @@ def compiled(request, tmp_path_factory):
     ctype = request.param
     directory = tmp_path_factory.mktemp(f"cuda_{ctype}")
     code = ["#include <cmath>", "#include <cstddef>", "using namespace std;",
-            f"typedef {ctype} T;", *(_function(key, s) for key, s in SOURCES.items())]
+            f"typedef {ctype} T;",
+            *(_function(key, s) for key, s in {**SOURCES, **ACTIVATION_SOURCES}.items())]
     (directory / "kernels.cpp").write_text("\n".join(code))
     done = subprocess.run([compiler, "-O1", "-shared", "-fPIC", "-Wall", "-Werror",
                            "-Wno-unused-variable", "-o",
@@ -106,10 +116,9 @@ def _arrays(compiled, rng, *shapes, scale=1.0):
 
 def test_every_source_is_checked_here():
     checked = {"sgd_step", "momentum_step", "softmax_cross_entropy_grad",
-               "softmax_cross_entropy_rows",
-               *(f"bias_{kind}" for kind in FUSED_ACTIVATIONS),
-               *(f"{kind}_grad" for kind in FUSED_ACTIVATIONS)}
-    assert checked == set(SOURCES) and set(ACTIVATIONS) == set(FUSED_ACTIVATIONS)
+               "softmax_cross_entropy_rows"}
+    assert checked == set(SOURCES)
+    assert set(ACTIVATIONS) <= set(INSTANCES)  # every registered activation's two kernels
 
 
 def test_sgd_step(compiled, rng):
@@ -158,25 +167,25 @@ def _mask(compiled, rng, shape, dropout):
 
 
 @pytest.mark.parametrize("dropout", [False, True], ids=["plain", "dropout"])
-@pytest.mark.parametrize("kind", ACTIVATIONS)
+@pytest.mark.parametrize("kind", INSTANCES)
 def test_bias_activation(compiled, rng, kind, dropout):
-    z, bias = _arrays(compiled, rng, (6, 4), (1, 4), scale=3.0)
+    z, bias = _arrays(compiled, rng, (6, 4), (1, 4), scale=4.0)
     mask = _mask(compiled, rng, z.shape, dropout)
     broadcast_bias = np.ascontiguousarray(np.broadcast_to(bias, z.shape))  # CuPy's job
     y = np.empty_like(z)
-    _call(compiled, f"bias_{kind}", z.size, z, broadcast_bias, mask, y)
-    expected = REFERENCE.bias_activation(z, bias, ACTIVATIONS[kind](), mask if dropout else None)
+    _call(compiled, f"bias_{kind.replace('.', '_')}", z.size, z, broadcast_bias, mask, y)
+    expected = REFERENCE.bias_activation(z, bias, INSTANCES[kind], mask if dropout else None)
     np.testing.assert_allclose(y, expected, **_close(compiled))
 
 
 @pytest.mark.parametrize("dropout", [False, True], ids=["plain", "dropout"])
-@pytest.mark.parametrize("kind", ACTIVATIONS)
+@pytest.mark.parametrize("kind", INSTANCES)
 def test_activation_grad(compiled, rng, kind, dropout):
-    activation = ACTIVATIONS[kind]()
-    z, dy = _arrays(compiled, rng, (6, 4), (6, 4), scale=2.0)
+    activation = INSTANCES[kind]
+    z, dy = _arrays(compiled, rng, (6, 4), (6, 4), scale=4.0)
     mask = _mask(compiled, rng, z.shape, dropout)
-    y = activation.apply(z) * mask
+    y = activation.apply(np, z) * mask
     dx = np.empty_like(z)
-    _call(compiled, f"{kind}_grad", z.size, dy, y, mask, dx)
+    _call(compiled, f"{kind.replace('.', '_')}_grad", z.size, dy, y, mask, dx)
     expected = REFERENCE.activation_grad(dy, y, activation, mask if dropout else None)
     np.testing.assert_allclose(dx, expected, **_close(compiled))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from xnn import Dense, NeuralNetwork, SGDMomentum, SoftmaxCrossEntropy, Tanh
-from xnn.backends import _CACHE, BACKEND_NAMES
+from xnn.backends import BACKEND_NAMES, registry
 from xnn.tools import parity_command as parity
 from xnn.tools.parity import Tolerance, check_parity
 from xnn.tools.parity_command import main
@@ -190,7 +190,7 @@ def test_command_fails_naming_parameter_and_step(monkeypatch, tmp_path, capsys):
 
 
 def test_command_unavailable_backend_is_one_line_and_exit_3(monkeypatch, capsys):
-    monkeypatch.delitem(_CACHE, "cupy", raising=False)
+    monkeypatch.setattr(registry, "_CACHE", {})
     monkeypatch.setitem(sys.modules, "cupy", None)  # `import cupy` now raises ImportError
     assert main(["numpy", "cupy", "--steps", "1"]) == parity.EXIT_UNAVAILABLE
     err = capsys.readouterr().err

@@ -14,8 +14,11 @@ from xnn.nn.layers import Dense, Layer
 from xnn.nn.losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
 from xnn.nn.network import NeuralNetwork
 from xnn.nn.operations import BiasAdd, Operation, ParamOperation, WeightMultiply
-from xnn.train.optimizers import SGD, Optimizer, SGDMomentum
-from xnn.train.trainer import History, Trainer
+from xnn.nn.store import ParameterStore
+from xnn.train.history import History
+from xnn.train.optimizers import SGD, Optimizer, OptimizerState, SGDMomentum
+from xnn.train.state import TrainingState
+from xnn.train.trainer import Trainer
 
 __version__ = "0.1.0"
 
@@ -37,7 +40,9 @@ __all__ = [
     "NeuralNetwork",
     "Operation",
     "Optimizer",
+    "OptimizerState",
     "ParamOperation",
+    "ParameterStore",
     "ReLU",
     "ReLU6",
     "SGDMomentum",
@@ -45,6 +50,7 @@ __all__ = [
     "SoftmaxCrossEntropy",
     "Tanh",
     "Trainer",
+    "TrainingState",
     "WeightMultiply",
     "__version__",
     "available_backends",

@@ -1,28 +1,38 @@
-"""The backend layer: the one place that knows NumPy, CuPy and array-api-strict apart."""
+"""The backend layer: the one place that knows NumPy, CuPy and array-api-strict apart.
 
+Everything else in xnn does its maths through a backend's ``xp`` and ``kernels``, written to
+the subset of functions that NumPy 2, CuPy and the Array API standard share. Host↔device copies
+go through :meth:`Backend.asarray` and :meth:`Backend.to_numpy`, which count them, so tests can
+prove that training does not copy per batch. This package imports nothing else from xnn.
+"""
+
+from xnn.backends.base import Backend
+from xnn.backends.dtypes import DTYPES, resolve_dtype
+from xnn.backends.kernels import Kernels
 from xnn.backends.registry import (
-    _CACHE,  # noqa: F401  (tests reset it)
     BACKEND_NAMES,
-    Backend,
+    FUSED_VARIABLE,
     BackendUnavailableError,
     array_namespace,
     available_backends,
     backend_of,
     get_backend,
-    kernels_of,
-    resolve_dtype,
+    kernels_for,
     to_numpy,
 )
 
 __all__ = [
     "BACKEND_NAMES",
+    "DTYPES",
+    "FUSED_VARIABLE",
     "Backend",
     "BackendUnavailableError",
+    "Kernels",
     "array_namespace",
     "available_backends",
     "backend_of",
     "get_backend",
-    "kernels_of",
+    "kernels_for",
     "resolve_dtype",
     "to_numpy",
 ]

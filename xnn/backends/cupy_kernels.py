@@ -14,7 +14,14 @@ from typing import Any
 
 from xnn.backends.kernels import OutKernels
 
-__all__ = ["FUSED_ACTIVATIONS", "SOURCES", "CuPyFusedKernels", "ElementwiseSource"]
+__all__ = [
+    "SOURCES",
+    "CuPyFusedKernels",
+    "ElementwiseSource",
+    "activation_grad_source",
+    "activation_sources",
+    "bias_activation_source",
+]
 
 Array = Any
 
@@ -29,25 +36,26 @@ class ElementwiseSource:
     body: str
 
 
-def _bias_activation(kind: str, expression: str) -> ElementwiseSource:
-    """y = f(z + b)·m; m: a dropout mask, keep_prob at inference, or 1."""
-    return ElementwiseSource(f"xnn_bias_{kind}", "T z, T b, T m", "T y",
+def bias_activation_source(name: str, expression: str) -> ElementwiseSource:
+    """y = f(z + b)·m for f given as a CUDA expression of s = z + b; m: a dropout mask,
+    keep_prob at inference, or 1."""
+    return ElementwiseSource(f"xnn_bias_{name}", "T z, T b, T m", "T y",
                              f"const T s = z + b; y = ({expression}) * m;")
 
 
-def _activation_grad(kind: str, expression: str) -> ElementwiseSource:
-    """dx = m·dy·f′ with f′ read off y; m: the same 0/1 dropout mask as forward, or 1."""
-    return ElementwiseSource(f"xnn_{kind}_grad", "T dy, T y, T m", "T dx",
+def activation_grad_source(name: str, expression: str) -> ElementwiseSource:
+    """dx = m·dy·f′ for dy·f′ given as a CUDA expression of dy and y; m: the same 0/1 dropout
+    mask as forward, or 1."""
+    return ElementwiseSource(f"xnn_{name}_grad", "T dy, T y, T m", "T dx",
                              f"dx = m * ({expression});")
 
 
-_ACTIVATIONS = {  # kind: (f(s) of s = z + b, dy·f′ written with y = f(s))
-    "linear": ("s", "dy"),
-    "tanh": ("tanh(s)", "dy * ((T)1 - y * y)"),
-    "sigmoid": ("(T)0.5 * (tanh((T)0.5 * s) + (T)1)", "dy * y * ((T)1 - y)"),
-    "relu": ("s > (T)0 ? s : (T)0", "y > (T)0 ? dy : (T)0"),
-}
-FUSED_ACTIVATIONS = frozenset(_ACTIVATIONS)
+def activation_sources(activation: Any) -> tuple[ElementwiseSource, ElementwiseSource]:
+    """The forward and backward kernels of a registered activation, from its CUDA forms."""
+    forward, derivative = activation.cuda_expressions()
+    name = activation.name
+    return bias_activation_source(name, forward), activation_grad_source(name, derivative)
+
 
 SOURCES: dict[str, ElementwiseSource] = {
     "sgd_step": ElementwiseSource("xnn_sgd_step", "T grad, T lr", "T param",
@@ -82,8 +90,6 @@ SOURCES: dict[str, ElementwiseSource] = {
         }
         row_loss = loss / rows;
         """),
-    **{f"bias_{kind}": _bias_activation(kind, f) for kind, (f, _) in _ACTIVATIONS.items()},
-    **{f"{kind}_grad": _activation_grad(kind, g) for kind, (_, g) in _ACTIVATIONS.items()},
 }
 
 
@@ -94,12 +100,29 @@ class CuPyFusedKernels(OutKernels):
     Opt-in (``XNN_CUPY_FUSED=1``) until checked on a GPU (see docs/gpu.md).
     """
 
-    fused_activations = FUSED_ACTIVATIONS
+    fuses_activations = True
 
     def __init__(self, xp: ModuleType) -> None:
         super().__init__(xp)
-        self._kernels = {key: xp.ElementwiseKernel(s.in_params, s.out_params, s.body, s.name)
-                         for key, s in SOURCES.items()}  # compiled on first call, cached
+        self._kernels = {key: self._compile(source) for key, source in SOURCES.items()}
+        self._activation_kernels: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    def _compile(self, source: ElementwiseSource) -> Any:
+        """A ``cupy.ElementwiseKernel`` (compiled by CuPy on its first call, then cached)."""
+        return self.xp.ElementwiseKernel(source.in_params, source.out_params, source.body,
+                                         source.name)
+
+    def _for_activation(self, activation: Any) -> tuple[Any, Any] | None:
+        """The (forward, backward) kernels of a registered activation; None for another."""
+        if not getattr(activation, "registered", False):
+            return None
+        key = activation.cuda_expressions()
+        kernels = self._activation_kernels.get(key)
+        if kernels is None:
+            forward, backward = activation_sources(activation)
+            kernels = self._activation_kernels[key] = (self._compile(forward),
+                                                       self._compile(backward))
+        return kernels
 
     def sgd_step(self, param: Array, grad: Array, lr: float, scratch: Array | None) -> None:
         self._kernels["sgd_step"](grad, lr, param)
@@ -124,15 +147,15 @@ class CuPyFusedKernels(OutKernels):
 
     def bias_activation(self, z: Array, bias: Array, activation: Any,
                         scale: Array | float | None = None) -> Array:
-        kernel = self._kernels.get(f"bias_{activation.kind}")
-        if kernel is None:  # an activation without a fused kernel
+        kernels = self._for_activation(activation)
+        if kernels is None:  # an activation without CUDA forms
             return super().bias_activation(z, bias, activation, scale)
-        return kernel(z, bias, 1.0 if scale is None else scale)
+        return kernels[0](z, bias, 1.0 if scale is None else scale)
 
     def activation_grad(self, output_grad: Array, output: Array, activation: Any,
                         scale: Array | float | None = None) -> Array:
-        kernel = self._kernels.get(f"{activation.kind}_grad")
-        if (kernel is None or isinstance(scale, float)  # no kernel; backward after inference
-                or (scale is None and activation.kind == "linear")):  # dy itself
+        kernels = self._for_activation(activation)
+        if (kernels is None or isinstance(scale, float)  # no kernel; backward after inference
+                or (scale is None and activation.name == "linear")):  # dy itself
             return super().activation_grad(output_grad, output, activation, scale)
-        return kernel(output_grad, output, 1.0 if scale is None else scale)
+        return kernels[1](output_grad, output, 1.0 if scale is None else scale)

@@ -20,7 +20,7 @@ class Kernels:
     """Reference implementations in plain ``xp``; results are copied into ``out`` when given,
     and ``scratch`` buffers are ignored."""
 
-    fused_activations: frozenset[str] = frozenset()  # activation kinds fused with their bias
+    fuses_activations = False  # whether a Dense runs bias + activation (+ dropout) as one kernel
 
     def __init__(self, xp: ModuleType) -> None:
         self.xp = xp
@@ -63,9 +63,10 @@ class Kernels:
 
     def bias_activation(self, z: Array, bias: Array, activation: Any,
                         scale: Array | float | None = None) -> Array:
-        """f(z + b) for an :class:`xnn.nn.activations.Activation` f, times ``scale`` (a dropout
-        mask, or ``keep_prob`` at inference) when given; one pass where fused."""
-        output = activation.apply(z + bias)
+        """f(z + b) for an activation f (:class:`xnn.nn.activations.Activation`), times
+        ``scale`` (a dropout mask, or ``keep_prob`` at inference) when given; one pass where
+        fused."""
+        output = activation.apply(self.xp, z + bias)
         return output if scale is None else output * scale
 
     def activation_grad(self, output_grad: Array, output: Array, activation: Any,
@@ -75,11 +76,12 @@ class Kernels:
         A 0/1 mask m: f′ read off y = f·m where m = 1, and m·dy is 0 where it is not (so this
         equals dropout's backward followed by the activation's). A number p: f = y / p.
         """
+        xp = self.xp
         if scale is None:
-            return activation.derivative(output_grad, output)
+            return activation.derivative(xp, output_grad, output)
         if isinstance(scale, float):
-            return activation.derivative(output_grad * scale, output / scale)
-        return activation.derivative(output_grad * scale, output)
+            return activation.derivative(xp, output_grad * scale, output / scale)
+        return activation.derivative(xp, output_grad * scale, output)
 
 
 def _into(result: Array, out: Array | None) -> Array:
@@ -121,18 +123,9 @@ class OutKernels(Kernels):
 
     def activation_grad(self, output_grad: Array, output: Array, activation: Any,
                         scale: Array | float | None = None) -> Array:
-        xp = self.xp
-        if scale is not None:
-            return super().activation_grad(output_grad, output, activation, scale)
-        if activation.kind == "tanh":  # dy·(1 − y²) in one buffer
-            grad = xp.multiply(output, output)
-            xp.subtract(1.0, grad, out=grad)
-            return xp.multiply(output_grad, grad, out=grad)
-        if activation.kind == "sigmoid":  # dy·y·(1 − y)
-            grad = xp.subtract(1.0, output)
-            xp.multiply(grad, output, out=grad)
-            return xp.multiply(output_grad, grad, out=grad)
-        return super().activation_grad(output_grad, output, activation)
+        if scale is None:  # the activation's own ``out=`` form, one buffer
+            return activation.derivative_into(self.xp, output_grad, output)
+        return super().activation_grad(output_grad, output, activation, scale)
 
 
 class NumPyKernels(OutKernels):

@@ -1,9 +1,9 @@
-"""The backend layer: the one place that knows NumPy, CuPy and array-api-strict apart.
+"""Choosing a backend by name, and finding the backend of an array (outside the training path).
 
-Everything else in xnn does its maths through ``backend.xp`` (or ``array_namespace(x)``),
-written to the subset of functions that NumPy 2, CuPy and the Array API standard share.
-Host↔device copies go through :meth:`Backend.asarray` and :meth:`Backend.to_numpy`, which
-count them, so tests can prove that training does not copy per batch.
+A model resolves its backend once, when it is built (or moved); its operations are handed that
+backend's kernels then, so nothing in a training step looks anything up by array type.
+:func:`backend_of` and :func:`kernels_for` serve host-side helpers and operations used on their
+own, outside a model.
 """
 
 from __future__ import annotations
@@ -15,219 +15,37 @@ from typing import Any
 
 import numpy as np
 
-from xnn.backends.kernels import Kernels, NumPyKernels, OutKernels
+from xnn.backends.base import Backend
+from xnn.backends.kernels import Kernels
 
 __all__ = [
     "BACKEND_NAMES",
-    "Backend",
     "BackendUnavailableError",
     "array_namespace",
     "available_backends",
+    "backend_of",
     "get_backend",
-    "kernels_of",
-    "resolve_dtype",
+    "kernels_for",
     "to_numpy",
 ]
 
 BACKEND_NAMES = ("numpy", "cupy", "array_api_strict")
-_DTYPES = ("float32", "float64")
+FUSED_VARIABLE = "XNN_CUPY_FUSED"  # "1": CuPy's fused kernels (opt-in until GPU-verified)
 
 
 class BackendUnavailableError(RuntimeError):
     """A known backend that cannot run on this machine (missing package or device)."""
 
 
-class Backend:
-    """An array module plus where its arrays live: ``xp``, ``device``, and the copies in and out."""
-
-    name: str = ""
-
-    kernels_type: type[Kernels] = Kernels  # the hot loops; NumPy and CuPy use ``out=``
-
-    def __init__(self, xp: ModuleType, device: Any = None) -> None:
-        self.xp = xp
-        self.device = device
-        self.kernels = self.kernels_type(xp)
-        self.host_to_device = 0  # copies of host data onto this backend
-        self.device_to_host = 0  # copies of this backend's arrays back to the host
-
-    # -- conversions -----------------------------------------------------------------------
-    def owns(self, x: Any) -> bool:
-        """Whether ``x`` is an array of this backend, on its device."""
-        return isinstance(x, self.array_type)
-
-    def asarray(self, x: Any, dtype: Any = None) -> Any:
-        """``x`` (host data or an array of this backend) as an array of this backend."""
-        if self.owns(x):
-            if dtype is None or x.dtype == dtype:
-                return x
-            return self.xp.astype(x, dtype)
-        host = _host_numpy_array(x)
-        if dtype is None and host.dtype.kind == "f":
-            dtype = self.dtype(host.dtype.name)
-        self.host_to_device += 1
-        return self._from_host(host, dtype)
-
-    def to_numpy(self, x: Any) -> np.ndarray:
-        """Copy an array of this backend to a NumPy array on the host."""
-        self.device_to_host += 1
-        return self._to_host(x)
-
-    def copy(self, x: Any) -> Any:
-        """A new array of this backend with the contents of ``x``."""
-        return self.xp.asarray(x, copy=True)
-
-    def arange(self, n: int) -> Any:
-        """0, 1, …, n − 1 as an integer array on this backend's device."""
-        return self.xp.arange(n)
-
-    def zeros(self, shape: int | tuple[int, ...], dtype: Any) -> Any:
-        """A new array of zeros on this backend's device."""
-        return self.xp.zeros(shape, dtype=dtype)
-
-    def kind(self, x: Any) -> str:
-        """The NumPy kind letter of ``x``'s dtype: "f" float, "i"/"u" integer, "b" bool."""
-        return x.dtype.kind
-
-    def dtype(self, name: Any) -> Any:
-        """This backend's floating dtype for ``name`` ("float32", "float64" or a NumPy dtype)."""
-        return getattr(self.xp, resolve_dtype(name))
-
-    # -- backend specifics -----------------------------------------------------------------
-    @property
-    def array_type(self) -> type:
-        raise NotImplementedError
-
-    def _from_host(self, x: Any, dtype: Any) -> Any:
-        raise NotImplementedError
-
-    def _to_host(self, x: Any) -> np.ndarray:
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"Backend({self.name!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Backend) and other.name == self.name
-
-    def __hash__(self) -> int:
-        return hash(self.name)
+_CACHE: dict[tuple[str, bool], Backend] = {}
 
 
-class NumPyBackend(Backend):
-    """Plain NumPy on the CPU: copies in and out are free and not counted."""
-
-    name = "numpy"
-    kernels_type = NumPyKernels
-
-    def __init__(self) -> None:
-        super().__init__(np)
-
-    @property
-    def array_type(self) -> type:
-        return np.ndarray
-
-    def asarray(self, x: Any, dtype: Any = None) -> Any:
-        host = _host_numpy_array(x)
-        if dtype is None or host.dtype == dtype:
-            return host
-        return host.astype(dtype)
-
-    def to_numpy(self, x: Any) -> np.ndarray:
-        return np.array(x, copy=True)  # a copy, as on every other backend
-
-
-class CuPyBackend(Backend):
-    """CuPy on the current CUDA device."""
-
-    name = "cupy"
-    kernels_type = OutKernels
-
-    def __init__(self, cupy: ModuleType) -> None:
-        if os.environ.get("XNN_CUPY_FUSED") == "1":  # opt-in until verified on a GPU
-            from xnn.backends.cupy_kernels import CuPyFusedKernels
-
-            self.kernels_type = CuPyFusedKernels
-        super().__init__(cupy, cupy.cuda.Device())
-
-    @property
-    def array_type(self) -> type:
-        return self.xp.ndarray
-
-    def _from_host(self, x: np.ndarray, dtype: Any) -> Any:
-        return self.xp.asarray(x if dtype is None else x.astype(dtype, copy=False))
-
-    def _to_host(self, x: Any) -> np.ndarray:
-        return self.xp.asnumpy(x)
-
-
-class StrictBackend(Backend):
-    """array-api-strict on its non-default device: the CPU stand-in for a GPU.
-
-    Like CuPy it refuses implicit conversion to NumPy and mixing arrays of two devices.
-    """
-
-    name = "array_api_strict"
-
-    def __init__(self, strict: ModuleType) -> None:
-        super().__init__(strict, strict.Device("device1"))
-
-    @property
-    def array_type(self) -> type:
-        return type(self.xp.asarray(0.0))
-
-    def owns(self, x: Any) -> bool:
-        return isinstance(x, self.array_type) and x.device == self.device
-
-    def asarray(self, x: Any, dtype: Any = None) -> Any:
-        if isinstance(x, self.array_type) and not self.owns(x):  # same library, another device
-            self.host_to_device += 1
-            return self.xp.asarray(x.to_device(self.device), dtype=dtype)
-        return super().asarray(x, dtype)
-
-    def arange(self, n: int) -> Any:
-        return self.xp.arange(n, device=self.device)
-
-    def zeros(self, shape: int | tuple[int, ...], dtype: Any) -> Any:
-        return self.xp.zeros(shape, dtype=dtype, device=self.device)
-
-    def kind(self, x: Any) -> str:
-        for kind, name in (("f", "real floating"), ("b", "bool"), ("u", "unsigned integer")):
-            if self.xp.isdtype(x.dtype, name):
-                return kind
-        return "i" if self.xp.isdtype(x.dtype, "signed integer") else "?"
-
-    def _from_host(self, x: np.ndarray, dtype: Any) -> Any:
-        return self.xp.asarray(x, dtype=dtype, device=self.device)
-
-    def _to_host(self, x: Any) -> np.ndarray:
-        cpu = self.xp.Device("CPU_DEVICE")
-        return np.asarray(x.to_device(cpu))
-
-
-def _host_numpy_array(x: Any) -> np.ndarray:
-    """``x`` as a C-contiguous NumPy array; refuses device arrays instead of copying them."""
-    if _is_foreign_device_array(x):
-        raise TypeError(
-            f"expected host data or an array of the model's backend, got {type(x).__module__}."
-            f"{type(x).__name__}; move it with xnn.to_numpy(x) or model.to(...) first"
-        )
-    return np.ascontiguousarray(x)
-
-
-def _is_foreign_device_array(x: Any) -> bool:
-    module = type(x).__module__
-    return module.startswith(("cupy", "array_api_strict"))
-
-
-# -- selecting a backend -------------------------------------------------------------------
-_CACHE: dict[str, Backend] = {}
-
-
-def get_backend(name: str | Backend | None = None) -> Backend:
+def get_backend(name: str | Backend | None = None, *, fused: bool | None = None) -> Backend:
     """The backend called ``name``; ``None`` means ``$XNN_BACKEND``, else ``"numpy"``.
 
-    ``"auto"`` picks CuPy when a CUDA device is usable, else NumPy.
+    ``"auto"`` picks CuPy when a CUDA device is usable, else NumPy. ``fused`` selects CuPy's
+    fused kernels (default: ``$XNN_CUPY_FUSED == "1"``, read at each call). A ``Backend`` is
+    returned as it is.
     """
     if isinstance(name, Backend):
         return name
@@ -240,9 +58,12 @@ def get_backend(name: str | Backend | None = None) -> Backend:
     if name not in BACKEND_NAMES:
         known = ", ".join(repr(n) for n in (*BACKEND_NAMES, "auto"))
         raise ValueError(f"unknown backend {name!r}; known backends are {known}")
-    if name not in _CACHE:
-        _CACHE[name] = _make_backend(name)
-    return _CACHE[name]
+    if fused is None:
+        fused = os.environ.get(FUSED_VARIABLE) == "1"
+    key = (name, bool(fused) and name == "cupy")
+    if key not in _CACHE:
+        _CACHE[key] = _make_backend(*key)
+    return _CACHE[key]
 
 
 def available_backends() -> list[str]:
@@ -257,11 +78,17 @@ def available_backends() -> list[str]:
     return names
 
 
-def _make_backend(name: str) -> Backend:
+def _make_backend(name: str, fused: bool) -> Backend:
     if name == "numpy":
+        from xnn.backends.numpy_backend import NumPyBackend
+
         return NumPyBackend()
     if name == "cupy":
-        return CuPyBackend(_import_cupy())
+        from xnn.backends.cupy_backend import CuPyBackend
+
+        return CuPyBackend(_import_cupy(), fused)
+    from xnn.backends.strict_backend import StrictBackend
+
     strict = _import_optional(
         "array_api_strict", "pip install array-api-strict  (or: pip install 'xnn[test]')"
     )
@@ -294,35 +121,34 @@ def _import_cupy() -> ModuleType:
         raise BackendUnavailableError(
             "CuPy is installed but no CUDA device was found; use backend='numpy'."
         )
+    _probe_cupy(cupy)
     return cupy
 
 
-def resolve_dtype(dtype: Any) -> str:
-    """The name ("float32" or "float64") of a floating dtype given by name or NumPy dtype."""
+def _probe_cupy(cupy: ModuleType) -> None:
+    """Run one elementwise kernel and one matmul, so a missing NVRTC or CUDA toolkit is one
+    clear error here instead of a failure in every later operation."""
     try:
-        name = np.dtype(getattr(dtype, "name", dtype)).name
-    except TypeError:
-        name = str(dtype)
-    if name not in _DTYPES:
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    return name
+        x = cupy.arange(6, dtype=cupy.float32).reshape(2, 3)
+        total = float((cupy.tanh(x) * 2 + 1).sum()) + float((x @ x.T).sum())
+    except Exception as exc:
+        raise BackendUnavailableError(
+            f"CuPy found a CUDA device but cannot run kernels on it ({type(exc).__name__}: "
+            f"{exc}); check that the CUDA toolkit/NVRTC matches the cupy-cuda package"
+        ) from exc
+    if total != total:  # NaN: a broken device or library
+        raise BackendUnavailableError("CuPy's probe computed NaN on the CUDA device")
 
 
-# -- arrays of any backend -----------------------------------------------------------------
+# -- arrays of any backend (host-side helpers; never in the training path) ------------------
 def array_namespace(x: Any) -> ModuleType:
     """The array module (``numpy``, ``cupy`` or ``array_api_strict``) that ``x`` belongs to."""
-    xp = _NAMESPACES.get(type(x))
-    if xp is not None:
-        return xp
+    if isinstance(x, np.ndarray):
+        return np
     module = type(x).__module__.partition(".")[0]
     if module in ("numpy", "cupy", "array_api_strict"):
-        xp = importlib.import_module(module)
-        _NAMESPACES[type(x)] = xp
-        return xp
+        return importlib.import_module(module)
     raise TypeError(f"expected an array of NumPy, CuPy or array-api-strict, got {type(x)!r}")
-
-
-_NAMESPACES: dict[type, ModuleType] = {np.ndarray: np}
 
 
 def backend_of(x: Any) -> Backend:
@@ -330,15 +156,9 @@ def backend_of(x: Any) -> Backend:
     return get_backend(array_namespace(x).__name__)
 
 
-def kernels_of(x: Any) -> Kernels:
-    """The hot-loop implementations for arrays like ``x``."""
-    kernels = _KERNELS.get(type(x))
-    if kernels is None:
-        kernels = _KERNELS[type(x)] = backend_of(x).kernels
-    return kernels
-
-
-_KERNELS: dict[type, Kernels] = {}
+def kernels_for(x: Any) -> Kernels:
+    """The kernels for arrays like ``x``: for operations used on their own, outside a model."""
+    return backend_of(x).kernels
 
 
 def to_numpy(x: Any) -> np.ndarray:

@@ -14,7 +14,16 @@ import numpy as np
 
 from xnn.backends import Backend
 
-__all__ = ["BernoulliStream", "BookMasks", "BookStreams", "Streams", "seed_sequence"]
+__all__ = [
+    "BernoulliStream",
+    "BookMasks",
+    "BookStreams",
+    "MaskStream",
+    "Streams",
+    "generator_state",
+    "seed_sequence",
+    "set_generator_state",
+]
 
 _BLOCK = 1 << 20  # mask entries drawn per refill
 
@@ -89,6 +98,14 @@ class BookStreams(Streams):
         self.state.seed(seed)
         return self
 
+    def state_dict(self) -> dict[str, Any]:
+        """The shared stream's position (batch order and masks draw from it in turn)."""
+        return generator_state(self.state)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put the shared stream back where :meth:`state_dict` found it."""
+        set_generator_state(self.state, state)
+
 
 class BookMasks:
     """The book's dropout masks: ``binomial(1, p, shape)`` from the shared stream, per batch.
@@ -116,6 +133,13 @@ class BookMasks:
         """Continue on ``backend`` in ``dtype``."""
         self.backend, self.dtype = backend, dtype
 
+    def state_dict(self) -> dict[str, Any]:
+        """Nothing of its own: its position is the shared stream's (:class:`BookStreams`)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Nothing to restore (see :meth:`state_dict`)."""
+
 
 class BernoulliStream:
     """0/1 masks with P(1) = ``p``, cut in order from host-drawn blocks copied to the backend.
@@ -133,17 +157,39 @@ class BernoulliStream:
         self.block = block
         self._buffer: Any = None
         self._offset = 0
+        self._block_start: dict[str, Any] = generator_state(generator)  # before _buffer's draw
 
     def take(self, shape: tuple[int, ...]) -> Any:
         """The next ``prod(shape)`` draws, as a mask of ``shape``."""
         size = math.prod(shape)
         if self._buffer is None or self._offset + size > self._buffer.shape[0]:
-            self._buffer = self.backend.asarray(self._draw(max(size, self.block)),
-                                                self.backend.dtype(self.dtype))
-            self._offset = 0
+            self._refill(max(size, self.block))
         mask = self._buffer[self._offset : self._offset + size]
         self._offset += size
         return self.backend.xp.reshape(mask, shape)
+
+    def _refill(self, n: int) -> None:
+        """Draw the next block of ``n`` entries, remembering where the generator stood."""
+        self._block_start = generator_state(self.generator)
+        self._buffer = self.backend.asarray(self._draw(n), self.backend.dtype(self.dtype))
+        self._offset = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the stream stands, as plain data: the generator before the current block was
+        drawn, the block's size and how much of it was used (the block is drawn again on
+        restore, so no device array is saved)."""
+        size = None if self._buffer is None else int(self._buffer.shape[0])
+        return {"block_start": self._block_start, "block_size": size, "offset": self._offset}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue exactly where :meth:`state_dict` was taken."""
+        set_generator_state(self.generator, state["block_start"])
+        if state["block_size"] is None:
+            self._buffer, self._offset = None, 0
+            self._block_start = generator_state(self.generator)
+            return
+        self._refill(state["block_size"])
+        self._offset = state["offset"]
 
     def _draw(self, n: int) -> np.ndarray:
         """n host draws as float32 0/1: 32 random bits below round(p·2³²) (exact to 2⁻³²)."""
@@ -155,7 +201,37 @@ class BernoulliStream:
     def to(self, backend: Backend, dtype: str) -> None:
         """Continue the stream on ``backend`` in ``dtype`` (the unread block moves along)."""
         if self._buffer is not None:
-            rest = self.backend.to_numpy(self._buffer[self._offset :])
-            self._buffer = backend.asarray(rest, backend.dtype(dtype))
-            self._offset = 0
+            block = self.backend.to_numpy(self._buffer)  # the whole block: state stays exact
+            self._buffer = backend.asarray(block, backend.dtype(dtype))
         self.backend, self.dtype = backend, dtype
+
+
+MaskStream = BernoulliStream | BookMasks  # what a Dropout draws its masks from
+
+
+def generator_state(source: np.random.Generator | np.random.RandomState) -> dict[str, Any]:
+    """The position of a host generator (new-style or the legacy one), as plain data."""
+    if isinstance(source, np.random.RandomState):
+        name, keys, pos, has_gauss, gauss = source.get_state()
+        return {"bit_generator": name, "keys": keys.tolist(), "pos": int(pos),
+                "has_gauss": int(has_gauss), "cached_gaussian": float(gauss)}
+    return _plain(source.bit_generator.state)
+
+
+def set_generator_state(source: np.random.Generator | np.random.RandomState,
+                        state: dict[str, Any]) -> None:
+    """Put a host generator back where :func:`generator_state` found it."""
+    if isinstance(source, np.random.RandomState):
+        source.set_state((state["bit_generator"], np.array(state["keys"], dtype=np.uint32),
+                          state["pos"], state["has_gauss"], state["cached_gaussian"]))
+    else:
+        source.bit_generator.state = state
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars and arrays inside a generator state as Python ints and lists."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return int(value) if isinstance(value, np.integer) else value

@@ -2,7 +2,8 @@
 
 The file holds a JSON description (``config``) and one array per parameter (``param_0`` …), read
 back with ``allow_pickle=False``: loading a checkpoint never runs code from the file. Writes are
-atomic. A model saved on one backend loads on any other.
+atomic. A model saved on one backend loads on any other. This module knows layers, activations
+and losses but not the network, which calls it (:meth:`xnn.NeuralNetwork.save` and ``load``).
 """
 
 from __future__ import annotations
@@ -10,43 +11,49 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from xnn.backends import Backend, to_numpy
 from xnn.core.files import atomic_write
-from xnn.nn.activations import LeakyReLU, Linear, ReLU, ReLU6, Sigmoid, Tanh
-from xnn.nn.layers import Dense
+from xnn.nn.activations import ACTIVATIONS, Activation
+from xnn.nn.layers import Dense, Layer
 from xnn.nn.losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
-from xnn.nn.network import NeuralNetwork
-from xnn.nn.operations import Operation
 
-__all__ = ["CheckpointError", "load_model", "save_model"]
+__all__ = ["FORMAT", "CheckpointError", "SavedModel", "read_checkpoint", "write_checkpoint"]
 
 FORMAT = "xnn-checkpoint-1"
-_ACTIVATIONS: dict[str, type[Operation]] = {
-    cls.__name__: cls for cls in (Sigmoid, Tanh, Linear, ReLU, LeakyReLU, ReLU6)
-}
 _LOSSES: dict[str, type[Loss]] = {cls.__name__: cls for cls in (MeanSquaredError,
                                                                  SoftmaxCrossEntropy)}
+_ACTIVATION_NAMES = {cls.__name__: name for name, cls in ACTIVATIONS.items()}  # files name classes
 
 
 class CheckpointError(ValueError):
     """A checkpoint file that is corrupt, of another format, or inconsistent with itself."""
 
 
-def save_model(model: NeuralNetwork, path: str | os.PathLike[str]) -> None:
-    """Write ``model`` to ``path`` (``.npz``), atomically."""
-    params = [to_numpy(p) for p in model.params()]
+@dataclass
+class SavedModel:
+    """What a checkpoint holds: fresh layers and loss, the network's options, the parameters."""
+
+    layers: list[Layer]
+    loss: Loss
+    options: dict[str, Any]  # seed, dtype, streams
+    n_features: int | None
+    params: list[np.ndarray]  # W then B of each layer; empty when saved before being built
+
+
+def write_checkpoint(model: Any, path: str | os.PathLike[str], params: list[np.ndarray]) -> None:
+    """Write ``model``'s description and its host ``params`` to ``path`` (``.npz``), atomically."""
     arrays = {f"param_{i}": p for i, p in enumerate(params)}
     config = json.dumps(_describe(model))
     with atomic_write(path) as file:
         np.savez(file, format=np.array(FORMAT), config=np.array(config), **arrays)
 
 
-def load_model(path: str | os.PathLike[str], backend: str | Backend | None = None) -> NeuralNetwork:
-    """The model saved at ``path``, on ``backend`` (default as for ``NeuralNetwork``)."""
+def read_checkpoint(path: str | os.PathLike[str]) -> SavedModel:
+    """The model saved at ``path``, checked, as parts to build a network from."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             contents = {name: archive[name] for name in archive.files}
@@ -56,24 +63,29 @@ def load_model(path: str | os.PathLike[str], backend: str | Backend | None = Non
         raise CheckpointError(f"{path} is not an {FORMAT} file")
     try:
         config = json.loads(str(contents["config"]))
-        model = _build(config, backend)
+        layers, loss = _layers(config), _loss(config)
         built = config["n_features"] is not None
-        params = [contents[f"param_{i}"] for i in range(2 * len(model.layers) if built else 0)]
+        params = [contents[f"param_{i}"] for i in range(2 * len(layers) if built else 0)]
+        options = {"seed": config["seed"], "dtype": config["dtype"],
+                   "streams": config.get("streams", "independent")}
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path} has an invalid configuration: {exc!r}") from exc
-    _restore(model, config, params, path)
-    return model
+    for p in params:
+        if p.dtype != np.dtype(config["dtype"]):
+            raise CheckpointError(f"{path}: parameters of dtype {p.dtype}, config says "
+                                  f"{config['dtype']}")
+        if not np.all(np.isfinite(p)):
+            raise CheckpointError(f"{path}: parameters contain NaN or inf")
+    return SavedModel(layers, loss, options, config["n_features"], params)
 
 
-def _describe(model: NeuralNetwork) -> dict[str, Any]:
+def _describe(model: Any) -> dict[str, Any]:
     layers = []
     for layer in model.layers:
         if type(layer) is not Dense:
             raise TypeError(f"cannot save layer {layer!r}: only Dense layers are supported")
-        activation = {"type": type(layer.activation).__name__}
-        if isinstance(layer.activation, LeakyReLU) and not isinstance(layer.activation, ReLU):
-            activation["alpha"] = layer.activation.alpha
-        layers.append({"type": "Dense", "neurons": layer.neurons, "activation": activation,
+        layers.append({"type": "Dense", "neurons": layer.neurons,
+                       "activation": _describe_activation(layer.activation),
                        "dropout": layer.keep_prob, "weight_init": layer.weight_init})
     loss = {"type": type(model.loss).__name__}
     if isinstance(model.loss, MeanSquaredError):
@@ -84,35 +96,25 @@ def _describe(model: NeuralNetwork) -> dict[str, Any]:
             "streams": model.streams, "n_features": model.n_features}
 
 
-def _build(config: dict[str, Any], backend: str | Backend | None) -> NeuralNetwork:
-    layers = []
+def _describe_activation(activation: Any) -> dict[str, Any]:
+    if not (isinstance(activation, Activation) and activation.registered):
+        raise TypeError(f"cannot save activation {activation!r}: only registered activations "
+                        f"({', '.join(sorted(_ACTIVATION_NAMES))}) can be saved")
+    return {"type": type(activation).__name__, **activation.config()}
+
+
+def _layers(config: dict[str, Any]) -> list[Layer]:
+    layers: list[Layer] = []
     for spec in config["layers"]:
         if spec["type"] != "Dense":
             raise ValueError(f"unknown layer type {spec['type']!r}")
         activation = dict(spec["activation"])
-        make = _ACTIVATIONS[activation.pop("type")]
+        make = ACTIVATIONS[_ACTIVATION_NAMES[activation.pop("type")]]
         layers.append(Dense(spec["neurons"], make(**activation), dropout=spec["dropout"],
                             weight_init=spec["weight_init"]))
+    return layers
+
+
+def _loss(config: dict[str, Any]) -> Loss:
     loss = dict(config["loss"])
-    make_loss = _LOSSES[loss.pop("type")]
-    return NeuralNetwork(layers, make_loss(**loss), seed=config["seed"], backend=backend,
-                         dtype=config["dtype"], streams=config.get("streams", "independent"))
-
-
-def _restore(model: NeuralNetwork, config: dict[str, Any], params: list[np.ndarray],
-             path: Any) -> None:
-    n_in = config["n_features"]
-    if n_in is None:
-        return  # saved before its first forward pass: nothing to restore
-    for layer, (W, B) in zip(model.layers, zip(params[::2], params[1::2], strict=True),
-                             strict=True):
-        if W.dtype != np.dtype(model.dtype) or B.dtype != np.dtype(model.dtype):
-            raise CheckpointError(f"{path}: parameters of dtype {W.dtype}, config says "
-                                  f"{model.dtype}")
-        if not (np.all(np.isfinite(W)) and np.all(np.isfinite(B))):
-            raise CheckpointError(f"{path}: parameters contain NaN or inf")
-        try:
-            layer.build(n_in, (W, B))
-        except ValueError as exc:
-            raise CheckpointError(f"{path}: {exc}") from exc
-        n_in = layer.neurons
+    return _LOSSES[loss.pop("type")](**loss)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xnn.core.random import BernoulliStream
+from xnn.core.random import MaskStream
 from xnn.core.validation import check_number
 from xnn.nn.operations import Array, Operation
 
@@ -13,7 +13,7 @@ class Dropout(Operation):
     """Training: y = x·m with m ~ Bernoulli(keep_prob); inference: y = x·keep_prob.
 
     Both modes give the same expected activation. The mask stream is attached by the layer
-    that owns the dropout (see :meth:`xnn.NeuralNetwork`), so one seed gives one sequence of
+    that owns the dropout (see :class:`xnn.NeuralNetwork`), so one seed gives one sequence of
     masks on every backend.
     """
 
@@ -21,7 +21,7 @@ class Dropout(Operation):
         self.keep_prob = check_number(
             keep_prob, "keep_prob (0.8 keeps 80%)", low=0.0, high=1.0, low_open=True
         )
-        self.masks: BernoulliStream | None = None
+        self.masks: MaskStream | None = None
         self.mask: Array = None
 
     def scale(self, shape: tuple[int, ...], inference: bool) -> Array | float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xnn.backends import kernels_of
+from xnn.backends import Kernels
 from xnn.core.validation import check_same_shape
 from xnn.nn.activations import Activation
 from xnn.nn.dropout import Dropout
@@ -16,13 +16,14 @@ class BiasActivation(BiasAdd):
 
     m is the dropout's mask while training, ``keep_prob`` at inference, 1 without dropout.
     Backward: dz = m·dy·f′ (f′ read off y), dB = Σ_rows dz, dx = dz. A
-    :class:`~xnn.nn.layers.Dense` uses it in place of the separate operations when its backend's
-    kernels fuse ``activation.kind`` (CuPy: one kernel each way instead of three to five); it
-    computes the same values, and draws the same masks from the dropout's stream.
+    :class:`~xnn.nn.layers.Dense` uses it in place of the separate operations when its
+    backend's kernels fuse (CuPy's fused kernels: one kernel each way instead of three to five);
+    it computes the same values, and draws the same masks from the dropout's stream.
     """
 
-    def __init__(self, B: Array, activation: Activation, dropout: Dropout | None = None) -> None:
-        super().__init__(B)
+    def __init__(self, B: Array, activation: Activation, dropout: Dropout | None = None,
+                 param_grad: Array | None = None, kernels: Kernels | None = None) -> None:
+        super().__init__(B, param_grad, kernels)
         self.activation = activation
         self.dropout = dropout
         self.scale: Array | float | None = None
@@ -31,13 +32,13 @@ class BiasActivation(BiasAdd):
         x = self.input_
         if self.dropout is not None:
             self.scale = self.dropout.scale(tuple(x.shape), inference)
-        return kernels_of(x).bias_activation(x, self.param, self.activation, self.scale)
+        return self._kernels(x).bias_activation(x, self.param, self.activation, self.scale)
 
     def backward(self, output_grad: Array) -> Array | None:
         check_same_shape(self.output, output_grad, "output_grad")
-        kernels = kernels_of(output_grad)
+        kernels = self._kernels(output_grad)
         grad = kernels.activation_grad(output_grad, self.output, self.activation, self.scale)
-        self.param_grad = kernels.sum_rows(grad, out=self._buffer())
+        kernels.sum_rows(grad, out=self.param_grad)
         return grad if self.input_grad_needed else None
 
     def __repr__(self) -> str:

@@ -1,18 +1,18 @@
-"""Layers: a sequence of operations whose parameters are created on the first forward pass."""
+"""Layers: a sequence of operations around named parameters that live in the model's store."""
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
 
 from xnn.backends import Backend
 from xnn.core.random import Streams
 from xnn.core.validation import check_number, check_positive_int
-from xnn.nn.activations import Activation, Linear
+from xnn.nn.activations import Linear
 from xnn.nn.dropout import Dropout
 from xnn.nn.fused import BiasActivation
 from xnn.nn.operations import Array, BiasAdd, Operation, ParamOperation, WeightMultiply
+from xnn.nn.store import ParameterStore
 
 __all__ = ["WEIGHT_INITS", "Dense", "Layer"]
 
@@ -20,26 +20,31 @@ WEIGHT_INITS = ("standard", "glorot")
 
 
 class Layer:
-    """Operations run in order; parameters are made when the first input shows their shape."""
+    """Operations run in order. A layer declares its parameters (:meth:`param_shapes`); its
+    network allocates them in one :class:`~xnn.nn.store.ParameterStore` when the first input
+    shows their shape, and :meth:`build` makes the operations around the store's views."""
 
     def __init__(self, neurons: int) -> None:
         self.neurons = check_positive_int(neurons, "neurons")
-        self.first = True
         self.operations: list[Operation] = []
         self.param_operations: list[ParamOperation] = []  # those of :attr:`operations` with a param
         self.input_grad_needed = True
-        self.backend: Backend | None = None
-        self.dtype = "float32"
+        self.prefix = ""  # of this layer's names in the store: "0." for the first layer
         self._streams: Streams | None = None
         self._key: tuple[int, ...] = ()
 
-    def attach(self, backend: Backend, dtype: str, streams: Streams, key: tuple[int, ...]) -> None:
-        """Give the layer its backend, dtype, and child ``key`` of its model's random streams."""
-        self.backend, self.dtype, self._streams, self._key = backend, dtype, streams, key
+    def attach(self, streams: Streams, index: int, key: tuple[int, ...]) -> None:
+        """Make this the ``index``-th layer of a model drawing from ``streams`` child ``key``."""
+        self.prefix, self._streams, self._key = f"{index}.", streams, key
+
+    @property
+    def built(self) -> bool:
+        """Whether the operations exist (after the model's first forward pass)."""
+        return bool(self.operations)
 
     @property
     def params(self) -> list[Array]:
-        """The live parameter arrays, in operation order."""
+        """The live parameter arrays (views of the model's store), in operation order."""
         return [op.param for op in self.param_operations]
 
     @property
@@ -47,10 +52,24 @@ class Layer:
         """The gradients of :attr:`params` from the last backward pass."""
         return [op.param_grad for op in self.param_operations]
 
+    def param_shapes(self, n_in: int) -> dict[str, tuple[int, ...]]:
+        """This layer's parameters by name, for inputs of width ``n_in``."""
+        raise NotImplementedError
+
+    def build(self, store: ParameterStore, draw: bool) -> None:
+        """Make the operations around the store's views of this layer's parameters, first
+        drawing their values from the model's seed when ``draw``."""
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget the operations (the model draws new parameters on its next forward pass)."""
+        self.operations, self.param_operations = [], []
+
     def forward(self, input_: Array, inference: bool = False) -> Array:
-        """Run the operations in order (setting the layer up on first use)."""
-        if self.first:
-            self.build(input_.shape[1])
+        """Run the operations in order."""
+        if not self.operations:
+            raise RuntimeError(f"{self!r} is not built: layers run inside a NeuralNetwork, "
+                               "whose first forward pass builds them")
         self.input_ = input_
         for operation in self.operations:
             input_ = operation.forward(input_, inference)
@@ -63,19 +82,9 @@ class Layer:
             output_grad = operation.backward(output_grad)
         return output_grad
 
-    def build(self, n_in: int, params: Sequence[Array] | None = None) -> None:
-        """Make the parameters for inputs of width ``n_in``: drawn from the seed, or ``params``."""
-        raise NotImplementedError
-
-    def set_mask_stream(self, streams: Streams, key: tuple[int, ...]) -> None:
+    def set_mask_stream(self, streams: Streams, key: tuple[int, ...], backend: Backend,
+                        dtype: str) -> None:
         """Draw this layer's dropout masks (if any) from ``streams`` child ``key``."""
-
-    def rebuild(self) -> None:
-        """Make the operations again around the current parameters (after a backend change,
-        whose kernels may fuse differently)."""
-        if not self.first:
-            params = self.params
-            self.build(params[0].shape[0], params)
 
 
 class Dense(Layer):
@@ -106,39 +115,37 @@ class Dense(Layer):
         self.dropout = Dropout(self.keep_prob) if self.keep_prob < 1.0 else None
         self.weight_init = weight_init
 
-    def build(self, n_in: int, params: Sequence[Array] | None = None) -> None:
-        if self.backend is None or self._streams is None:
+    def param_shapes(self, n_in: int) -> dict[str, tuple[int, ...]]:
+        return {"W": (n_in, self.neurons), "B": (1, self.neurons)}
+
+    def build(self, store: ParameterStore, draw: bool) -> None:
+        if self._streams is None:
             raise RuntimeError("a Dense layer must belong to a NeuralNetwork before its first use")
-        dtype = self.backend.dtype(self.dtype)
-        if params is None:
+        W, B = store.value(self.prefix + "W"), store.value(self.prefix + "B")
+        if draw:
+            n_in = W.shape[0]
             scale = 1.0 if self.weight_init == "standard" else math.sqrt(2 / (n_in + self.neurons))
-            W, B = self._streams.initial_params(
-                self.backend, [(n_in, self.neurons), (1, self.neurons)], scale, dtype, self._key)
-        else:
-            W, B = (self.backend.asarray(p, dtype) for p in params)
-            for got, want in ((W, (n_in, self.neurons)), (B, (1, self.neurons))):
-                if tuple(got.shape) != want:
-                    raise ValueError(f"parameter of shape {tuple(got.shape)}, expected {want}")
-        weights = WeightMultiply(W)
+            drawn = self._streams.initial_params(store.backend, [W.shape, B.shape], scale,
+                                                 store.backend.dtype(store.dtype), self._key)
+            W[...], B[...] = drawn
+        kernels = store.kernels
+        weights = WeightMultiply(W, store.grad(self.prefix + "W"), kernels)
         weights.input_grad_needed = self.input_grad_needed
-        if self._fuses_activation():
-            self.operations = [weights, BiasActivation(B, self.activation, self.dropout)]
+        B_grad = store.grad(self.prefix + "B")
+        self.activation.bind(kernels)
+        if kernels.fuses_activations and getattr(self.activation, "registered", False):
+            bias = BiasActivation(B, self.activation, self.dropout, B_grad, kernels)
+            self.operations = [weights, bias]
         else:
-            self.operations = [weights, BiasAdd(B), self.activation]
+            self.operations = [weights, BiasAdd(B, B_grad, kernels), self.activation]
             if self.dropout is not None:
                 self.operations.append(self.dropout)
         self.param_operations = [op for op in self.operations if isinstance(op, ParamOperation)]
-        self.first = False
 
-    def _fuses_activation(self) -> bool:
-        """Whether this backend runs bias + activation as one kernel (CuPy's fused kernels)."""
-        return (isinstance(self.activation, Activation)
-                and self.activation.kind in self.backend.kernels.fused_activations)
-
-    def set_mask_stream(self, streams: Streams, key: tuple[int, ...]) -> None:
-        if self.dropout is not None and self.backend is not None:
-            self.dropout.masks = streams.masks(self.dropout.keep_prob, self.backend, self.dtype,
-                                               key)
+    def set_mask_stream(self, streams: Streams, key: tuple[int, ...], backend: Backend,
+                        dtype: str) -> None:
+        if self.dropout is not None:
+            self.dropout.masks = streams.masks(self.dropout.keep_prob, backend, dtype, key)
 
     def __repr__(self) -> str:
         parts = [f"neurons={self.neurons}", f"activation={self.activation!r}"]

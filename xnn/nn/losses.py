@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xnn.backends import array_namespace, kernels_of
+from xnn.backends import Kernels, kernels_for
 from xnn.core.validation import check_number, check_same_shape
 from xnn.nn.operations import Array
 
@@ -14,6 +14,14 @@ class Loss:
 
     prediction: Array
     target: Array
+    kernels: Kernels | None = None  # set by the network that owns the loss; None on its own
+
+    def bind(self, kernels: Kernels | None) -> None:
+        """Run on ``kernels`` from now on (``None``: those of each call's prediction)."""
+        self.kernels = kernels
+
+    def _kernels(self, x: Array) -> Kernels:
+        return self.kernels if self.kernels is not None else kernels_for(x)
 
     def forward(self, prediction: Array, target: Array) -> Array:
         """The loss as a 0-d array of the prediction's backend (no host sync)."""
@@ -48,7 +56,7 @@ class MeanSquaredError(Loss):
         self.normalize = bool(normalize)
 
     def _output(self) -> Array:
-        xp = array_namespace(self.prediction)
+        xp = self._kernels(self.prediction).xp
         p = self.prediction
         if self.normalize:
             self._row_sums = xp.sum(p, axis=1, keepdims=True)
@@ -62,7 +70,7 @@ class MeanSquaredError(Loss):
         if not self.normalize:
             return grad
         # q = p / s with s = Σ_j p_j:  ∂L/∂p_k = (g_k − Σ_j g_j q_j) / s
-        xp = array_namespace(grad)
+        xp = self._kernels(grad).xp
         along_q = xp.sum(grad * self._normalized, axis=1, keepdims=True)
         return (grad - along_q) / self._row_sums
 
@@ -82,9 +90,9 @@ class SoftmaxCrossEntropy(Loss):
         self.eps = check_number(eps, "eps", low=0.0, high=1.0, high_open=True)
 
     def _output(self) -> Array:
-        loss, self.softmax = kernels_of(self.prediction).softmax_cross_entropy(self.prediction,
-                                                                               self.target)
+        kernels = self._kernels(self.prediction)
+        loss, self.softmax = kernels.softmax_cross_entropy(self.prediction, self.target)
         return loss
 
     def _input_grad(self) -> Array:
-        return kernels_of(self.softmax).softmax_cross_entropy_grad(self.softmax, self.target)
+        return self._kernels(self.softmax).softmax_cross_entropy_grad(self.softmax, self.target)

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import os
-import weakref
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from xnn.backends import Backend, get_backend, resolve_dtype, to_numpy
 from xnn.core.inputs import as_features, as_targets
 from xnn.core.random import BookStreams, Streams, seed_sequence
+from xnn.nn.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 from xnn.nn.layers import Layer
 from xnn.nn.losses import Loss
-from xnn.nn.operations import Array, ParamOperation
-from xnn.nn.parameters import FlatParameters
-
-if TYPE_CHECKING:
-    from xnn.train.optimizers import Optimizer
+from xnn.nn.operations import Array
+from xnn.nn.store import ParameterStore
 
 __all__ = ["NeuralNetwork"]
 
@@ -32,6 +29,9 @@ class NeuralNetwork:
     other (the book's ``if seed:`` ignored it). ``streams="book"`` draws instead from one
     global-style legacy NumPy stream reseeded as the book's code did (see
     :class:`xnn.core.random.BookStreams`), to reproduce the book's runs number for number.
+
+    The parameters live in one :class:`~xnn.nn.store.ParameterStore` (:attr:`store`), made on
+    the first forward pass, when the input's width is known.
     """
 
     def __init__(self, layers: Sequence[Layer], loss: Loss, seed: int = 1,
@@ -50,11 +50,11 @@ class NeuralNetwork:
             raise ValueError(f"streams must be one of {tuple(STREAMS)}, got {streams!r}")
         self.streams = streams
         self._streams = STREAMS[streams](seed)
-        self._optimizers: weakref.WeakSet[Optimizer] = weakref.WeakSet()
-        self._flat: FlatParameters | None = None
+        self.store: ParameterStore | None = None
         for index, layer in enumerate(self.layers):
-            layer.attach(self.backend, self.dtype, self._streams, (_INIT, index))
+            layer.attach(self._streams, index, (_INIT, index))
         self.layers[0].input_grad_needed = False  # nobody reads the gradient of the data
+        self.loss.bind(self.backend.kernels)
         self.reseed_dropout(self._streams)
 
     # -- the book's API --------------------------------------------------------------------
@@ -83,22 +83,11 @@ class NeuralNetwork:
         for layer in self.layers:
             yield from layer.param_grads
 
-    def flat_parameters(self) -> FlatParameters | None:
-        """Every parameter and gradient as views of two flat arrays (``None`` before the first
-        forward pass); what optimizers update, in one pass per kernel."""
-        if not self.built:
-            return None
-        operations = self._param_operations()
-        if self._flat is None or not self._flat.packs(operations):
-            self._flat = FlatParameters(operations, self.backend)
-        return self._flat
-
-    def _param_operations(self) -> list[ParamOperation]:
-        return [op for layer in self.layers for op in layer.param_operations]
-
     # -- the fast path (arrays already on this backend, checked) --------------------------
     def forward_batch(self, X: Array, inference: bool = False) -> Array:
         """Forward pass of an already-checked backend array."""
+        if self.store is None:
+            return self._build_and_forward(X, inference)
         for layer in self.layers:
             X = layer.forward(X, inference)
         return X
@@ -109,11 +98,29 @@ class NeuralNetwork:
         self.backward(self.loss.backward())
         return loss
 
+    def _build_and_forward(self, X: Array, inference: bool) -> Array:
+        """Allocate the store, then build and run each layer in turn (a layer draws its
+        parameters just before its first forward pass, as the book's layers did)."""
+        self.store = ParameterStore(self.backend, self.dtype, self._layout(X.shape[1]))
+        for layer in self.layers:
+            layer.build(self.store, draw=True)
+            X = layer.forward(X, inference)
+        return X
+
+    def _layout(self, n_features: int) -> dict[str, tuple[int, ...]]:
+        """Every parameter's name and shape for inputs of width ``n_features``."""
+        shapes, n_in = {}, n_features
+        for layer in self.layers:
+            shapes.update({layer.prefix + name: shape
+                           for name, shape in layer.param_shapes(n_in).items()})
+            n_in = layer.neurons
+        return shapes
+
     # -- data at the edges -----------------------------------------------------------------
     @property
     def built(self) -> bool:
         """Whether the parameters exist (they are made on the first forward pass)."""
-        return not self.layers[0].first
+        return self.store is not None
 
     @property
     def n_features(self) -> int | None:
@@ -134,13 +141,31 @@ class NeuralNetwork:
         return as_targets(y, self.backend, self.dtype, self.n_outputs, n_rows, name)
 
     # -- state -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Every parameter as a host array by store name (``"0.W"``…); empty before built."""
+        return {} if self.store is None else self.store.state_dict()
+
+    def load_state_dict(self, arrays: Mapping[str, Any], n_features: int | None = None) -> None:
+        """Set the parameters from :meth:`state_dict`'s arrays, building the model if needed
+        (for inputs of width ``n_features``, default: that of ``"0.W"``)."""
+        if self.store is None:
+            width = n_features if n_features is not None else arrays[self._first_name()].shape[0]
+            store = ParameterStore(self.backend, self.dtype, self._layout(width))
+            store.load_state_dict(arrays)
+            for layer in self.layers:
+                layer.build(store, draw=False)
+            self.store = store
+        else:
+            self.store.load_state_dict(arrays)
+
+    def _first_name(self) -> str:
+        return self.layers[0].prefix + next(iter(self.layers[0].param_shapes(1)))
+
     def reset_parameters(self) -> None:
         """Forget the parameters: the next forward pass redraws them from the model's seed."""
+        self.store = None
         for layer in self.layers:
-            layer.first = True
-        self._flat = None
-        for optimizer in self._optimizers:
-            optimizer.reset()
+            layer.reset()
 
     def streams_for_fit(self, seed: int) -> Streams:
         """The random streams of a ``fit(seed=...)``: batch order and dropout masks."""
@@ -151,48 +176,52 @@ class NeuralNetwork:
         """Restart every dropout mask stream from ``seed`` (or from the given streams)."""
         streams = seed if isinstance(seed, Streams) else self.streams_for_fit(seed)
         for index, layer in enumerate(self.layers):
-            layer.set_mask_stream(streams, (_DROPOUT, index))
+            layer.set_mask_stream(streams, (_DROPOUT, index), self.backend, self.dtype)
 
-    def attach_optimizer(self, optimizer: Optimizer) -> None:
-        """Let :meth:`to` move ``optimizer``'s state along with the parameters."""
-        self._optimizers.add(optimizer)
+    def mask_streams(self) -> dict[int, Any]:
+        """Each dropout layer's mask stream, by layer index."""
+        streams = {}
+        for index, layer in enumerate(self.layers):
+            dropout = getattr(layer, "dropout", None)
+            if dropout is not None and dropout.masks is not None:
+                streams[index] = dropout.masks
+        return streams
 
     def to(self, backend: str | Backend) -> NeuralNetwork:
-        """Move parameters, dropout streams and optimizer state to ``backend``.
-
-        The layers' operations are made again for the target's kernels; the gradients start
-        at zero there (the next backward pass fills them).
-        """
+        """Move parameters and dropout streams to ``backend`` (an optimizer's state follows at
+        its next step). The store moves as one array and the layers' operations are made again
+        for the target's kernels; the gradients start at zero there."""
         target = get_backend(backend)
         if target == self.backend:
             return self
-        for layer in self.layers:
-            for op in layer.param_operations:
-                op.param = target.asarray(to_numpy(op.param))
-            layer.backend = target
-            layer.rebuild()  # the target's kernels may fuse bias, activation and dropout
-            dropout = getattr(layer, "dropout", None)
-            if dropout is not None and dropout.masks is not None:
-                dropout.masks.to(target, self.dtype)
-        for optimizer in self._optimizers:
-            optimizer.to(target)
+        if self.store is not None:
+            self.store = self.store.to(target)
+            for layer in self.layers:
+                layer.build(self.store, draw=False)
+        for masks in self.mask_streams().values():
+            masks.to(target, self.dtype)
         self.backend = target
-        self.flat_parameters()  # packed again, on the new backend
+        self.loss.bind(target.kernels)
         return self
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write architecture, hyper-parameters, dtype and parameters to ``path`` (``.npz``)."""
-        from xnn.nn.checkpoint import save_model
-
-        save_model(self, path)
+        write_checkpoint(self, path, [to_numpy(p) for p in self.params()])
 
     @classmethod
     def load(cls, path: str | os.PathLike[str],
              backend: str | Backend | None = None) -> NeuralNetwork:
         """A model saved with :meth:`save`, on ``backend`` (whatever it was saved on)."""
-        from xnn.nn.checkpoint import load_model
-
-        return load_model(path, backend)
+        saved = read_checkpoint(path)
+        model = cls(saved.layers, saved.loss, backend=backend, **saved.options)
+        if saved.n_features is not None:
+            names = list(model._layout(saved.n_features))
+            try:
+                model.load_state_dict(dict(zip(names, saved.params, strict=True)),
+                                      saved.n_features)
+            except ValueError as exc:
+                raise CheckpointError(f"{path}: {exc}") from exc
+        return model
 
     def __repr__(self) -> str:
         layers = ",\n    ".join(repr(layer) for layer in self.layers)

@@ -1,18 +1,50 @@
-"""Optimizers: the book's SGD and SGD with momentum, with per-epoch learning-rate decay."""
+"""Optimizers: the book's SGD and SGD with momentum, with per-epoch learning-rate decay.
+
+An optimizer's *rule* is explicit: :meth:`Optimizer.init` makes its state for a parameter store
+(:class:`OptimizerState`: named flat arrays and the step count) and :meth:`Optimizer.update`
+reads the store's gradients and writes its values, one pass per kernel over the flat arrays.
+The book's API — ``optimizer.net = model`` (what ``Trainer`` does), then ``optimizer.step()`` —
+is a thin layer over it that keeps the state of the network's current store.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from xnn.backends import Backend, to_numpy
-from xnn.backends.kernels import Kernels
 from xnn.core.validation import check_number, check_positive_int
+from xnn.nn.network import NeuralNetwork
+from xnn.nn.store import ParameterStore
 from xnn.train.schedules import DECAY_TYPES, make_schedule
 
-if TYPE_CHECKING:
-    from xnn.nn.network import NeuralNetwork
+__all__ = ["SGD", "Optimizer", "OptimizerState", "SGDMomentum"]
 
-__all__ = ["SGD", "Optimizer", "SGDMomentum"]
+
+@dataclass
+class OptimizerState:
+    """What an optimizer carries from step to step: flat arrays shaped like the store's
+    values (``arrays``) and the number of updates made (``step``). Plain data: it can be saved
+    (:meth:`state_dict`), moved (:meth:`to`) and sent to another process."""
+
+    arrays: dict[str, Any] = field(default_factory=dict)
+    step: int = 0
+
+    def to(self, backend: Backend) -> OptimizerState:
+        """The same state with its arrays on ``backend``."""
+        moved = {name: backend.asarray(to_numpy(a)) for name, a in self.arrays.items()}
+        return OptimizerState(moved, self.step)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state with host arrays."""
+        return {"arrays": {name: to_numpy(a) for name, a in self.arrays.items()},
+                "step": self.step}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any], backend: Backend) -> OptimizerState:
+        """The state :meth:`state_dict` described, on ``backend``."""
+        arrays = {name: backend.asarray(a) for name, a in state["arrays"].items()}
+        return cls(arrays, int(state["step"]))
 
 
 class Optimizer:
@@ -36,6 +68,16 @@ class Optimizer:
         self._net: NeuralNetwork | None = None
         self.reset()
 
+    # -- the rule ------------------------------------------------------------------------
+    def init(self, store: ParameterStore) -> OptimizerState:
+        """A fresh state for ``store`` (SGD needs none)."""
+        return OptimizerState()
+
+    def update(self, state: OptimizerState, store: ParameterStore, lr: float) -> None:
+        """One step at rate ``lr``: read ``store.grads``, write ``store.values`` and ``state``."""
+        raise NotImplementedError
+
+    # -- the book's API ------------------------------------------------------------------
     @property
     def net(self) -> NeuralNetwork | None:
         """The network whose parameters this optimizer updates."""
@@ -46,7 +88,15 @@ class Optimizer:
         if net is not self._net:
             self.reset()
         self._net = net
-        net.attach_optimizer(self)
+
+    @property
+    def state(self) -> OptimizerState | None:
+        """The state for the network's current parameters (``None`` before the first step);
+        after ``net.to(...)`` it is on the new backend."""
+        store = None if self._net is None else self._net.store
+        if self._state is not None and store is not None and store is not self._store:
+            self._adopt(store)
+        return self._state
 
     def start(self, epochs: int) -> None:
         """Begin a run of ``epochs`` epochs at the initial rate (called by ``Trainer.fit``)."""
@@ -63,24 +113,31 @@ class Optimizer:
         net = self._net
         if net is None:
             raise RuntimeError("the optimizer has no network; set optimizer.net or use a Trainer")
-        flat = net.flat_parameters()  # every parameter at once: one pass per kernel
-        if flat is None:
+        store = net.store
+        if store is None:
             raise RuntimeError("the network has no parameters yet; run a forward pass first")
-        if self._scratch is None or self._scratch.shape != flat.values.shape:
-            self._scratch = net.backend.zeros(flat.values.shape, flat.values.dtype)
-        self._update_rule(net.backend.kernels, flat.values, flat.grads, self._scratch)
+        if store is not self._store:  # new parameters, or the same ones moved
+            self._adopt(store)
+        self.update(self._state, store, self.lr)
+        self._state.step += 1
 
     def reset(self) -> None:
         """Forget any state (momentum); the learning-rate schedule is unaffected."""
-        self._scratch: Any = None  # a work buffer for ``out=`` kernels, shaped like the params
+        self._state: OptimizerState | None = None
+        self._store: ParameterStore | None = None
 
-    def to(self, backend: Backend) -> None:
-        """Move any state to ``backend``."""
-        self._scratch = None
+    def load_state(self, state: OptimizerState, store: ParameterStore) -> None:
+        """Continue from ``state`` (e.g. restored from a checkpoint) on ``store``."""
+        self._state, self._store = state, store
 
-    def _update_rule(self, kernels: Kernels, param: Any, grad: Any, scratch: Any) -> None:
-        """Update the flat array of all parameters ``param`` from their gradients ``grad``."""
-        raise NotImplementedError
+    def _adopt(self, store: ParameterStore) -> None:
+        """Keep the state of ``store``'s parameters: moved along if they moved, else new."""
+        old = self._store
+        if self._state is not None and old is not None and old.lineage is store.lineage:
+            self._state = self._state.to(store.backend)
+        else:
+            self._state = self.init(store)
+        self._store = store
 
     def __repr__(self) -> str:
         decay = ""
@@ -92,8 +149,8 @@ class Optimizer:
 class SGD(Optimizer):
     """θ ← θ − lr·∇θ."""
 
-    def _update_rule(self, kernels: Kernels, param: Any, grad: Any, scratch: Any) -> None:
-        kernels.sgd_step(param, grad, self.lr, scratch)
+    def update(self, state: OptimizerState, store: ParameterStore, lr: float) -> None:
+        store.kernels.sgd_step(store.values, store.grads, lr, store.scratch)
 
 
 class SGDMomentum(Optimizer):
@@ -104,20 +161,19 @@ class SGDMomentum(Optimizer):
         super().__init__(lr, final_lr, decay_type)
         self.momentum = check_number(momentum, "momentum", low=0.0, high=1.0, high_open=True)
 
-    def reset(self) -> None:
-        super().reset()
-        self.velocity: Any = None  # of every parameter, flat like ``net.flat_parameters()``
+    def init(self, store: ParameterStore) -> OptimizerState:
+        velocity = store.backend.zeros(store.values.shape, store.values.dtype)
+        return OptimizerState({"velocity": velocity})
 
-    def to(self, backend: Backend) -> None:
-        super().to(backend)
-        if self.velocity is not None:
-            self.velocity = backend.asarray(to_numpy(self.velocity))
+    def update(self, state: OptimizerState, store: ParameterStore, lr: float) -> None:
+        store.kernels.momentum_step(store.values, store.grads, state.arrays["velocity"], lr,
+                                    self.momentum, store.scratch)
 
-    def _update_rule(self, kernels: Kernels, param: Any, grad: Any, scratch: Any) -> None:
-        if self.velocity is None or self.velocity.shape != param.shape:
-            self.velocity = self._net.backend.zeros(param.shape, param.dtype)
-        kernels.momentum_step(param, grad, self.velocity, self.lr, self.momentum, scratch)
+    @property
+    def velocity(self) -> Any:
+        """v of every parameter, flat like the store (``None`` before the first step)."""
+        state = self.state
+        return None if state is None else state.arrays["velocity"]
 
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + f", momentum={self.momentum})"
-

@@ -1,11 +1,12 @@
-"""``xnn bench``: xnn's training epochs and inference against PyTorch eager and the bare matmuls.
+"""``xnn bench``: xnn's training and inference against PyTorch, JAX and the bare matmuls.
 
     xnn bench [--quick] [--backends numpy,cupy] [--repeats 5] [--json PATH] [--markdown PATH]
 
 Times are wall-clock (``time.perf_counter``), taken in one process with the contenders
-alternating (xnn, PyTorch, floor, floor + update, xnn, …) after one untimed warm-up call each,
-so that drift and noisy neighbours hit all of them alike. benchmarks/README.md says what each
-number means.
+alternating (xnn, PyTorch, torch.compile, JAX jit, JAX scan, floor, floor + update, xnn, …)
+after one untimed warm-up call each, so that drift and noisy neighbours hit all of them alike.
+The compiled contenders compile first, timed apart. benchmarks/README.md says what each number
+means.
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from xnn.backends import BACKEND_NAMES, BackendUnavailableError, available_backends, get_backend
+from xnn.tools.bench.jax_runner import load_jax
 from xnn.tools.bench.machine import cpu_counters, machine_info, others_share
 from xnn.tools.bench.memory import memory_in_subprocess
 from xnn.tools.bench.pytorch import GPU_BACKENDS, load_torch
 from xnn.tools.bench.report import markdown
-from xnn.tools.bench.timing import bench_inference, bench_training
+from xnn.tools.bench.timing import Frameworks, bench_inference, bench_training
 from xnn.tools.bench.workloads import MODELS, make_data
 
-__all__ = ["Settings", "main", "run"]
+__all__ = ["Settings", "load_frameworks", "main", "run"]
 
 _NOT_BY_DEFAULT = ("array_api_strict",)  # a correctness stand-in for a GPU, not a speed target
 
@@ -46,6 +48,8 @@ class Settings:
     batch_size: int = 60
     large_batch: int = 4096  # GPU backends only; 0 skips it
     torch: bool = True
+    torch_compile: bool = True
+    jax: bool = True
     memory: bool = True
     seed: int = 20190119
 
@@ -54,33 +58,43 @@ def run(settings: Settings, command: str = "xnn bench",
         log: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
     """Measure everything ``settings`` asks for; the result as a JSON-ready dict."""
     counters = cpu_counters()
-    torch, why_no_torch = load_torch() if settings.torch else (None, "--no-torch was given")
+    frameworks = load_frameworks(settings)
+    torch, jax = frameworks.torch, frameworks.jax
     data = make_data(settings.rows, settings.seed)
     X_inference = make_data(settings.inference_rows, settings.seed + 1).X
     result: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": command, "settings": asdict(settings), "machine": machine_info(torch),
-        "torch": {"status": "ok" if torch else "skipped", "reason": why_no_torch},
+        "torch": {"status": "ok" if torch else "skipped", "reason": frameworks.why_no_torch},
+        "jax": {"status": "ok" if jax else "skipped", "reason": frameworks.why_no_jax,
+                "version": jax.__version__ if jax else None},
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "training": [], "inference": [], "memory": [],
     }
     for backend, model, batch_size in _training_cases(settings):
         log(f"training: {model} on {backend}, batch {batch_size}")
         result["training"].append(bench_training(backend, model, batch_size, data,
-                                                 settings.repeats, settings.seed, torch,
-                                                 why_no_torch))
+                                                 settings.repeats, settings.seed, frameworks))
     for backend in settings.backends:
         for model in settings.models:
             log(f"inference: {model} on {backend}")
             result["inference"].append(bench_inference(
                 backend, model, X_inference, settings.inference_calls, settings.repeats,
-                settings.seed, torch, why_no_torch))
+                settings.seed, frameworks))
             if settings.memory:
                 log(f"memory: {model} on {backend} (fresh process)")
                 result["memory"].append(memory_in_subprocess(
                     backend, model, settings.rows, settings.batch_size, settings.seed))
     result["others_cpu_share"] = others_share(counters, cpu_counters())
     return result
+
+
+def load_frameworks(settings: Settings) -> Frameworks:
+    """The libraries ``settings`` compares with, each imported only if wanted and installed."""
+    torch, why_no_torch = load_torch() if settings.torch else (None, "--no-torch was given")
+    jax, why_no_jax = load_jax() if settings.jax else (None, "--no-jax was given")
+    return Frameworks(torch, why_no_torch, "" if settings.torch_compile else
+                      "--no-compile was given", jax, why_no_jax)
 
 
 def _training_cases(settings: Settings) -> Iterator[tuple[str, str, int]]:
@@ -132,7 +146,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=60)
     parser.add_argument("--large-batch", type=int, default=4096,
                         help="extra batch size timed on GPU backends (0: none)")
-    parser.add_argument("--no-torch", action="store_true", help="do not time PyTorch")
+    parser.add_argument("--no-torch", action="store_true",
+                        help="do not time PyTorch (eager nor compiled)")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="do not time torch.compile (its first compile takes a while)")
+    parser.add_argument("--no-jax", action="store_true", help="do not time JAX")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
     parser.add_argument("--seed", type=int, default=20190119)
     parser.add_argument("--json", metavar="PATH", help="also write the result as JSON")
@@ -149,7 +167,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         rows=_pick(args.rows, 6_000 if quick else 60_000),
         inference_rows=_pick(args.inference_rows, 1_000 if quick else 10_000),
         inference_calls=2 if quick else 10, batch_size=args.batch_size,
-        large_batch=args.large_batch, torch=not args.no_torch, memory=not args.no_memory,
+        large_batch=args.large_batch, torch=not args.no_torch,
+        torch_compile=not args.no_compile, jax=not args.no_jax, memory=not args.no_memory,
         seed=args.seed,
     )
     unknown = sorted(set(settings.models) - set(MODELS))

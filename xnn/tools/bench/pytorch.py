@@ -1,8 +1,9 @@
-"""PyTorch eager on the same models, data and device: the reference the ratios divide by."""
+"""PyTorch on the same models, data and device, eager and under ``torch.compile``."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -10,7 +11,8 @@ import numpy as np
 
 from xnn.tools.bench.workloads import FEATURES, LR, MOMENTUM, Data, LayerSpec, Runner
 
-__all__ = ["load_torch", "torch_device", "torch_inference", "torch_training"]
+__all__ = ["load_torch", "torch_compile_training", "torch_device", "torch_inference",
+           "torch_step", "torch_training"]
 
 GPU_BACKENDS = ("cupy",)
 
@@ -54,6 +56,19 @@ def torch_sync(torch: ModuleType, device: str) -> None:
         torch.cuda.synchronize()
 
 
+def torch_step(model: Any, optimizer: Any, loss_fn: Any) -> Callable[[Any, Any], Any]:
+    """One training step on a batch: zero the gradients, forward, loss, backward, update."""
+
+    def step(X_batch: Any, y_batch: Any) -> Any:
+        optimizer.zero_grad()
+        loss = loss_fn(model(X_batch), y_batch)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    return step
+
+
 def torch_training(torch: ModuleType, device: str, layers: tuple[LayerSpec, ...], data: Data,
                    batch_size: int, seed: int) -> Runner:
     """One epoch of a fresh model per call, timed from the shuffle to the epoch's loss."""
@@ -66,13 +81,56 @@ def torch_training(torch: ModuleType, device: str, layers: tuple[LayerSpec, ...]
         optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
         torch_sync(torch, device)
         start = time.perf_counter()
-        torch_epoch(torch, model, optimizer, loss_fn, X, y, batch_size)
+        torch_epoch(torch, torch_step(model, optimizer, loss_fn), X, y, batch_size)
         return {"epoch": time.perf_counter() - start}
 
     return run
 
 
-def torch_epoch(torch: ModuleType, model: Any, optimizer: Any, loss_fn: Any, X: Any, y: Any,
+def torch_compile_training(torch: ModuleType, device: str, layers: tuple[LayerSpec, ...],
+                           data: Data, batch_size: int, seed: int) -> tuple[Runner, float]:
+    """Epochs of :func:`torch_step` under ``torch.compile``; and the seconds compiling took.
+
+    Compiled once (TorchInductor, static shapes), by two steps of each batch shape: the
+    optimizer's first step, without momentum yet, compiles apart. Each epoch then starts from
+    the same initial weights and zero momentum, copied in place so nothing recompiles.
+    """
+    torch.compiler.reset()  # earlier models' graphs would count against the recompile limit
+    torch.manual_seed(seed)
+    X, y = torch.from_numpy(data.X).to(device), torch.from_numpy(data.y).to(device)
+    model = torch_model(torch, layers, device)
+    initial = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    step = torch.compile(torch_step(model, optimizer, torch.nn.CrossEntropyLoss()),
+                         dynamic=False)
+    rows = X.shape[0]
+    start = time.perf_counter()
+    for size in sorted({min(batch_size, rows), rows % batch_size} - {0}):
+        for _ in range(2):
+            step(X[:size], y[:size])
+    torch_sync(torch, device)
+    compile_seconds = time.perf_counter() - start
+
+    def run() -> dict[str, float]:
+        _restart(torch, model, initial, optimizer)
+        torch_sync(torch, device)
+        begin = time.perf_counter()
+        torch_epoch(torch, step, X, y, batch_size)
+        return {"epoch": time.perf_counter() - begin}
+
+    return run, compile_seconds
+
+
+def _restart(torch: ModuleType, model: Any, initial: list[Any], optimizer: Any) -> None:
+    """Copy the initial weights back and zero the momentum, in place."""
+    with torch.no_grad():
+        for param, value in zip(model.parameters(), initial, strict=True):
+            param.copy_(value)
+        for state in optimizer.state.values():
+            state["momentum_buffer"].zero_()
+
+
+def torch_epoch(torch: ModuleType, step: Callable[[Any, Any], Any], X: Any, y: Any,
                 batch_size: int) -> float:
     """Batches sliced from a shuffled copy; the loss summed on the device, one sync at the end.
 
@@ -83,11 +141,7 @@ def torch_epoch(torch: ModuleType, model: Any, optimizer: Any, loss_fn: Any, X: 
     X, y, total = X[order], y[order], None
     for first in range(0, n, batch_size):
         X_batch = X[first:first + batch_size]
-        optimizer.zero_grad()
-        loss = loss_fn(model(X_batch), y[first:first + batch_size])
-        loss.backward()
-        optimizer.step()
-        loss = loss.detach() * X_batch.shape[0]
+        loss = step(X_batch, y[first:first + batch_size]) * X_batch.shape[0]
         total = loss if total is None else total + loss
     return float(total) / n
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from xnn.tools.bench.timing import COMPILED
+
 __all__ = ["markdown"]
+
+COMPILED_LABELS = ("torch.compile", "JAX jit", "JAX scan")  # headings for timing.COMPILED
 
 _BUSY = 0.05  # share of CPU time used by others above which the times are not trusted
 
@@ -19,10 +23,11 @@ def markdown(result: dict[str, Any]) -> str:
         "warm-up, contenders alternating. Times are medians (minimum in parentheses); a ratio "
         "below 1 means xnn is faster.",
         "",
-        machine_line(result["machine"]),
+        machine_line(result["machine"], result.get("jax")),
         "",
         *contention_lines(result),
         *training_table(result["training"]),
+        *compiled_table(result["training"]),
         *inference_table(result["inference"]),
         *memory_table(result["memory"]),
         *skipped_notes(result),
@@ -30,7 +35,7 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def machine_line(machine: dict[str, Any]) -> str:
+def machine_line(machine: dict[str, Any], jax: dict[str, Any] | None = None) -> str:
     """One paragraph naming the machine and the libraries."""
     parts = [
         f"**Machine:** {machine['cpu']}, {machine['logical_cpus']} logical CPUs "
@@ -43,6 +48,8 @@ def machine_line(machine: dict[str, Any]) -> str:
     if machine.get("torch"):
         parts.append(f"PyTorch {machine['torch']} ({machine['torch_threads']} threads, "
                      f"{machine['torch_blas']})")
+    if jax and jax.get("version"):
+        parts.append(f"JAX {jax['version']}")
     if machine.get("gpu"):
         parts.append(f"CuPy {machine['cupy']} on {machine['gpu']}")
     for pool in machine.get("threadpools") or []:
@@ -84,6 +91,29 @@ def training_table(entries: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def compiled_table(entries: list[dict[str, Any]]) -> list[str]:
+    """One row per training case: xnn against torch.compile, JAX jit and JAX scan per epoch."""
+    if not entries:
+        return []
+    rows = []
+    for e in entries:
+        cells = [e["model"], e["backend"], str(e["batch_size"]), _time(e["xnn"]["epoch"])]
+        for name in COMPILED:
+            part = e.get(name) or {}
+            cells += [_time(part.get("epoch")), _compile(part.get("compile")),
+                      _ratio(e.get(f"xnn_over_{name}"))]
+        rows.append("| " + " | ".join(cells) + " |")
+    heads = [f"{label} epoch | {label} compile | xnn / {label}" for label in COMPILED_LABELS]
+    return [
+        "## Training against compiled contenders: the same epochs", "",
+        f"| model | backend | batch | xnn epoch | {' | '.join(heads)} |",
+        "|---|---|---:|" + "---:|" * 10, *rows, "",
+        "*compile*: seconds spent compiling before the timed rounds (torch.compile: the first "
+        "steps of each batch shape; JAX jit: the first step of each shape; JAX scan: "
+        "`lower().compile()`), never part of an epoch (benchmarks/README.md).", "",
+    ]
+
+
 def inference_table(entries: list[dict[str, Any]]) -> list[str]:
     """One row per (model, backend): one forward pass in inference mode."""
     if not entries:
@@ -120,10 +150,16 @@ def memory_table(entries: list[dict[str, Any]]) -> list[str]:
 
 
 def skipped_notes(result: dict[str, Any]) -> list[str]:
-    """Why PyTorch was skipped, once per distinct reason."""
-    reasons = {entry["torch"]["reason"]: None for entry in result["training"] + result["inference"]
-               if entry["torch"]["status"] == "skipped"}
-    return [f"PyTorch skipped: {reason}" for reason in reasons]
+    """Why each contender was skipped, once per distinct (contender, reason)."""
+    labels = {"torch": "PyTorch", "torch_compile": "torch.compile", "jax_jit": "JAX",
+              "jax_scan": "JAX"}
+    notes: dict[str, None] = {}
+    for entry in result["training"] + result["inference"]:
+        for name, label in labels.items():
+            part = entry.get(name)
+            if part and part["status"] == "skipped":
+                notes[f"{label} skipped: {part['reason']}"] = None
+    return list(notes)
 
 
 def _time(stat: dict[str, Any] | None) -> str:
@@ -131,6 +167,11 @@ def _time(stat: dict[str, Any] | None) -> str:
     if not stat:
         return "skipped"
     return f"{_seconds(stat['median'])} ({_seconds(stat['min'])})"
+
+
+def _compile(seconds: float | None) -> str:
+    """Compile seconds, or "–" for a skipped contender."""
+    return "–" if seconds is None else _seconds(seconds)
 
 
 def _seconds(value: float) -> str:

@@ -1,18 +1,27 @@
-"""Alternating timed runs of xnn, PyTorch and the matmul floor, summarised as min and median."""
+"""Alternating timed runs of xnn, PyTorch, the compiled contenders and the matmul floor."""
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from xnn.backends import get_backend
-from xnn.tools.bench.pytorch import torch_device, torch_inference, torch_training
+from xnn.tools.bench.jax_runner import jax_device, jax_jit_training, jax_scan_training
+from xnn.tools.bench.pytorch import (
+    torch_compile_training,
+    torch_device,
+    torch_inference,
+    torch_training,
+)
 from xnn.tools.bench.workloads import (
     MODELS,
     Data,
+    LayerSpec,
     Runner,
     floor_inference,
     floor_training,
@@ -21,7 +30,22 @@ from xnn.tools.bench.workloads import (
     xnn_training,
 )
 
-__all__ = ["alternate", "bench_inference", "bench_training", "ratio", "summary"]
+__all__ = ["COMPILED", "Frameworks", "alternate", "bench_inference", "bench_training", "ratio",
+           "summary"]
+
+COMPILED = ("torch_compile", "jax_jit", "jax_scan")  # contenders that compile before timing
+Compiling = Callable[[], tuple[Runner, float]]  # compiles → (runner, compile seconds)
+
+
+@dataclass(frozen=True)
+class Frameworks:
+    """The optional libraries to compare with: each module, or ``None`` and the reason."""
+
+    torch: ModuleType | None = None
+    why_no_torch: str = "not requested"
+    why_no_compile: str = ""  # non-empty: torch.compile is skipped even with PyTorch
+    jax: ModuleType | None = None
+    why_no_jax: str = "not requested"
 
 
 def alternate(runners: dict[str, Runner], repeats: int) -> dict[str, dict[str, list[float]]]:
@@ -49,13 +73,23 @@ def ratio(numerator: dict[str, Any] | None, denominator: dict[str, Any] | None) 
 
 
 def bench_training(backend_name: str, model: str, batch_size: int, data: Data, repeats: int,
-                   seed: int, torch: ModuleType | None, why_no_torch: str) -> dict[str, Any]:
-    """Alternating training epochs of xnn, PyTorch (where it can run) and the matmul floor."""
+                   seed: int, frameworks: Frameworks) -> dict[str, Any]:
+    """Alternating training epochs of xnn, PyTorch eager and compiled, JAX and the matmul floor.
+
+    The compiled contenders compile before the rounds; their compile seconds are kept apart.
+    """
     backend, layers = get_backend(backend_name), MODELS[model]
     runners = {"xnn": xnn_training(backend, layers, data, batch_size, seed)}
-    device, reason = torch_device(torch, backend_name, why_no_torch)
+    torch = frameworks.torch
+    device, reason = torch_device(torch, backend_name, frameworks.why_no_torch)
     if device is not None:
         runners["torch"] = torch_training(torch, device, layers, data, batch_size, seed)
+    compiled = {}
+    for name, (place, why_not, compiling) in _compiled(backend_name, layers, data, batch_size,
+                                                       seed, frameworks).items():
+        runner, compiled[name] = compile_contender(place, why_not, compiling)
+        if runner is not None:
+            runners[name] = runner
     runners["floor"] = floor_training(backend, layers, data, batch_size, seed)
     runners["floor_update"] = floor_training(backend, layers, data, batch_size, seed,
                                              update=True)
@@ -72,19 +106,59 @@ def bench_training(backend_name: str, model: str, batch_size: int, data: Data, r
         "floor": {"epoch": summary(samples["floor"]["epoch"])},
         "floor_update": {"epoch": summary(samples["floor_update"]["epoch"])},
     }
-    entry["xnn_over_torch"] = ratio(entry["xnn"]["epoch"], entry["torch"].get("epoch"))
+    for name, part in compiled.items():
+        if part["status"] == "ok":
+            part["epoch"] = summary(samples[name]["epoch"])
+        entry[name] = part
+    for name in ("torch", *COMPILED):
+        entry[f"xnn_over_{name}"] = ratio(entry["xnn"]["epoch"], entry[name].get("epoch"))
     entry["xnn_over_floor"] = ratio(entry["xnn"]["epoch"], entry["floor"]["epoch"])
     entry["xnn_over_floor_update"] = ratio(entry["xnn"]["epoch"],
                                            entry["floor_update"]["epoch"])
     return entry
 
 
+def _compiled(backend_name: str, layers: tuple[LayerSpec, ...], data: Data, batch_size: int,
+              seed: int, frameworks: Frameworks) -> dict[str, tuple[Any, str, Compiling]]:
+    """Each compiled contender: its device (``None``: skipped), why not, and its compiling."""
+    torch, jax = frameworks.torch, frameworks.jax
+    device, reason = torch_device(torch, backend_name, frameworks.why_no_torch)
+    if device is not None and frameworks.why_no_compile:
+        device, reason = None, frameworks.why_no_compile
+    place, why_not = jax_device(jax, backend_name, frameworks.why_no_jax)
+    work = (layers, data, batch_size, seed)
+    return {
+        "torch_compile": (device, reason, lambda: torch_compile_training(torch, device, *work)),
+        "jax_jit": (place, why_not, lambda: jax_jit_training(jax, place, *work)),
+        "jax_scan": (place, why_not, lambda: jax_scan_training(jax, place, *work)),
+    }
+
+
+def compile_contender(device: Any, why_not: str,
+                      compiling: Compiling) -> tuple[Runner | None, dict[str, Any]]:
+    """The contender's runner and its entry (device, compile seconds), or ``None`` and why not.
+
+    A compiler that fails here (no C++ compiler for TorchInductor, no GPU for JAX…) is
+    reported as the reason the contender was skipped, not raised: the rest still runs.
+    """
+    if device is None:
+        return None, {"status": "skipped", "reason": why_not}
+    try:
+        runner, seconds = compiling()
+    except Exception as exc:  # any compiler's failure: a skip, with its cause
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        return None, {"status": "skipped",
+                      "reason": f"compiling failed: {type(exc).__name__}: {first}"}
+    return runner, {"status": "ok", "device": str(device), "compile": seconds}
+
+
 def bench_inference(backend_name: str, model: str, X: np.ndarray, calls: int, repeats: int,
-                    seed: int, torch: ModuleType | None, why_no_torch: str) -> dict[str, Any]:
+                    seed: int, frameworks: Frameworks) -> dict[str, Any]:
     """Alternating forward passes over ``X``: xnn, PyTorch and the forward matmuls alone."""
     backend, layers = get_backend(backend_name), MODELS[model]
     runners = {"xnn": xnn_inference(backend, layers, X, calls, seed)}
-    device, reason = torch_device(torch, backend_name, why_no_torch)
+    torch = frameworks.torch
+    device, reason = torch_device(torch, backend_name, frameworks.why_no_torch)
     if device is not None:
         runners["torch"] = torch_inference(torch, device, layers, X, calls, seed)
     runners["floor"] = floor_inference(backend, layers, X, calls, seed)

@@ -10,10 +10,9 @@ from typing import Any
 import numpy as np
 
 from xnn import Dense, NeuralNetwork, SGDMomentum, SoftmaxCrossEntropy, Tanh, Trainer
-from xnn.backends import Backend, kernels_of
+from xnn.backends import Backend
 from xnn.core.random import Streams
-from xnn.nn.operations import WeightMultiply
-from xnn.nn.parameters import FlatParameters
+from xnn.nn.store import ParameterStore
 
 __all__ = [
     "MODELS",
@@ -134,11 +133,12 @@ def floor_weights(backend: Backend, layers: tuple[LayerSpec, ...], seed: int) ->
     return weights
 
 
-def matmul_step(x: Any, weights: list[Any], grads: list[Any] | None = None) -> None:
+def matmul_step(x: Any, weights: list[Any], grads: list[Any] | None = None,
+                matmul: Any = None) -> None:
     """The products of one training step: a@W per layer, then dW = aᵀ@dy and dx = dy@Wᵀ.
 
     The first layer's dx is skipped, as in xnn: 5 products for the chapter model, 8 for deep.
-    dW is written into ``grads`` when given (NumPy/CuPy ``out=``), else dropped.
+    dW is written into ``grads`` with the backend's ``matmul`` kernel when given, else dropped.
     """
     activations = [x]
     for W in weights:
@@ -148,9 +148,14 @@ def matmul_step(x: Any, weights: list[Any], grads: list[Any] | None = None) -> N
         if grads is None:
             activations[index].T @ grad  # dW: the product is the work timed
         else:
-            kernels_of(grad).matmul(activations[index].T, grad, out=grads[index])
+            (matmul or _matmul_into)(activations[index].T, grad, out=grads[index])
         if index:
             grad = grad @ weights[index].T
+
+
+def _matmul_into(a: Any, b: Any, out: Any) -> None:
+    """a @ b written into ``out`` (for backends without an ``out=`` matmul kernel at hand)."""
+    out[...] = a @ b
 
 
 def matmul_count(layers: tuple[LayerSpec, ...]) -> int:
@@ -168,20 +173,23 @@ def floor_training(backend: Backend, layers: tuple[LayerSpec, ...], data: Data, 
     """
     X, weights = backend.asarray(data.X), floor_weights(backend, layers, seed)
     grads = None
-    if update:
-        flat = FlatParameters([WeightMultiply(W) for W in weights], backend)
-        weights = [op.param for op in flat.operations]
-        grads = [op.param_grad for op in flat.operations]
-        velocity, scratch = (backend.zeros(flat.values.shape, flat.values.dtype)
-                             for _ in range(2))
+    if update:  # the weights and their gradients as views of one flat store, as in xnn
+        store = ParameterStore(backend, "float32",
+                               {str(i): tuple(W.shape) for i, W in enumerate(weights)})
+        store.load_state_dict({str(i): W for i, W in enumerate(weights)})
+        weights = [store.value(str(i)) for i in range(len(weights))]
+        grads = [store.grad(str(i)) for i in range(len(weights))]
+        velocity = backend.zeros(store.values.shape, store.values.dtype)
         momentum_step = backend.kernels.momentum_step
 
     def run() -> dict[str, float]:
         start = time.perf_counter()
         for first in range(0, X.shape[0], batch_size):
-            matmul_step(X[first:first + batch_size, ...], weights, grads)
+            matmul_step(X[first:first + batch_size, ...], weights, grads,
+                        backend.kernels.matmul)
             if update:  # a tiny rate: the weights move, the products stay finite
-                momentum_step(flat.values, flat.grads, velocity, 1e-7, MOMENTUM, scratch)
+                momentum_step(store.values, store.grads, velocity, 1e-7, MOMENTUM,
+                              store.scratch)
         sync(backend)
         return {"epoch": time.perf_counter() - start}
 
