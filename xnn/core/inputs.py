@@ -78,4 +78,4 @@ def one_hot_rows(labels: Any, n_classes: int, backend: Backend, dtype: str,
             f"[0, {n_classes - 1}] for {n_classes} classes"
         )
     classes = xp.reshape(backend.arange(n_classes), (1, -1))
-    return xp.astype(xp.reshape(labels, (-1, 1)) == classes, backend.dtype(dtype))
+    return backend.astype(xp.reshape(labels, (-1, 1)) == classes, backend.dtype(dtype))

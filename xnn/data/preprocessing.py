@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from xnn.backends import array_namespace, backend_of, get_backend, resolve_dtype
+from xnn.backends import Backend, backend_of, get_backend, resolve_dtype
 from xnn.core.batches import row_blocks
 from xnn.core.inputs import one_hot_rows
-from xnn.nn.network import NeuralNetwork
 
 __all__ = ["accuracy", "one_hot", "standardize"]
 
 _CHUNK = 8192  # rows per forward pass in ``accuracy``
+
+
+class Classifier(Protocol):
+    """What :func:`accuracy` needs of a model (a :class:`xnn.NeuralNetwork` has it)."""
+
+    backend: Backend
+
+    def as_features(self, X: Any) -> Any: ...
+
+    def forward_batch(self, X: Any, inference: bool = False) -> Any: ...
 
 
 def one_hot(labels: Any, num_classes: int, dtype: Any = "float32") -> Any:
@@ -26,11 +35,12 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = "float32") -> Any:
 
 def standardize(X_train: Any, X_test: Any, dtype: Any = "float32") -> tuple[Any, Any]:
     """(X − μ)/σ for both sets, with the scalar μ and σ of the training set (the book's scaling)."""
-    xp = array_namespace(X_train)
-    if array_namespace(X_test) is not xp:
+    backend = backend_of(X_train)
+    if backend_of(X_test) != backend:
         raise ValueError("X_train and X_test must live on the same backend")
-    float_dtype = getattr(xp, resolve_dtype(dtype))
-    train, test = xp.astype(X_train, float_dtype), xp.astype(X_test, float_dtype)
+    float_dtype = backend.dtype(dtype)
+    train, test = backend.astype(X_train, float_dtype), backend.astype(X_test, float_dtype)
+    xp = backend.xp
     mean, std = xp.mean(train), xp.std(train)
     if not bool(std > 0):
         raise ValueError("X_train is constant: its standard deviation is 0")
@@ -40,16 +50,18 @@ def standardize(X_train: Any, X_test: Any, dtype: Any = "float32") -> tuple[Any,
     return train, test
 
 
-def accuracy(model: NeuralNetwork, X: Any, labels: Any) -> float:
+def accuracy(model: Classifier, X: Any, labels: Any) -> float:
     """Fraction of rows whose largest output is the label (inference mode, one host sync)."""
     X = model.as_features(X)
     labels = model.backend.asarray(labels)
     if labels.ndim != 1 or labels.shape[0] != X.shape[0]:
         raise ValueError(f"labels must have shape ({X.shape[0]},), got {tuple(labels.shape)}")
-    xp = model.backend.xp
+    backend = model.backend
+    xp = backend.xp
     correct = None
     for rows in row_blocks(X.shape[0], _CHUNK):
         predicted = xp.argmax(model.forward_batch(X[rows, ...], inference=True), axis=1)
-        hits = xp.sum(xp.astype(predicted == xp.astype(labels[rows], predicted.dtype), xp.int64))
+        same = predicted == backend.astype(labels[rows], predicted.dtype)
+        hits = xp.sum(backend.astype(same, xp.int64))
         correct = hits if correct is None else correct + hits
     return int(correct) / X.shape[0]

@@ -9,15 +9,19 @@ turns it off); from a checkout that is not installed, enable it with ``-p xnn.py
 Each test gets one parameter per backend (ids ``numpy``, ``array_api_strict``, ``cupy``); a
 backend this machine cannot run is skipped with the reason (the missing package or device),
 and ``cupy`` carries the ``gpu`` mark, so ``-m gpu``, ``-m "not gpu"`` and ``-k cupy`` select.
-Backends are probed only when a collected test asks for the fixture.
+Backends are probed only when a collected test asks for the fixture, and nothing of xnn beyond
+this module is imported before then: the plugin costs nothing in pytest sessions that do not
+use it.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from xnn.backends import Backend, get_backend
-from xnn.tools.testing import backend_params
+if TYPE_CHECKING:
+    from xnn.backends import Backend
 
 __all__ = ["xnn_backend"]
 
@@ -33,6 +37,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize every test that uses ``xnn_backend`` over the backends, with skips."""
     if FIXTURE not in metafunc.fixturenames or _parametrized_by_test(metafunc):
         return
+    from xnn.tools.testing import backend_params
+
     metafunc.parametrize(FIXTURE, backend_params(), indirect=True)
 
 
@@ -43,6 +49,8 @@ def xnn_backend(request: pytest.FixtureRequest) -> Backend:
     if name is None:  # requested dynamically (getfixturevalue), so never parametrized
         pytest.fail(f"{FIXTURE} must be an argument of the test (or of a fixture it uses) to "
                     "be parametrized over the backends", pytrace=False)
+    from xnn.backends import get_backend
+
     return get_backend(name)
 
 
