@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,3 +124,17 @@ def test_pickled_object_arrays_are_refused(tmp_path):
     with pytest.raises(CheckpointError):
         NeuralNetwork.load(path)
     assert zipfile.is_zipfile(path)
+
+
+def test_a_checkpoint_written_before_the_redesign_still_loads(backend):
+    """Written by xnn 0.1.0 as it was before the parameter store (tests/data): four
+    activations, dropout, Glorot, book streams, float64; the same outputs on every backend."""
+    data = Path(__file__).with_name("data")
+    model = NeuralNetwork.load(data / "checkpoint-0.1.0.npz", backend=backend)
+    assert [type(layer.activation).__name__ for layer in model.layers] == [
+        "Tanh", "LeakyReLU", "ReLU6", "Sigmoid"]
+    assert model.layers[1].activation.alpha == 0.2 and model.streams == "book"
+    X = np.load(data / "checkpoint-0.1.0-input.npy")
+    expected = np.load(data / "checkpoint-0.1.0-output.npy")
+    np.testing.assert_allclose(to_numpy(model.forward(X, inference=True)), expected,
+                               rtol=1e-12, atol=1e-14)
