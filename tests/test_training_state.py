@@ -76,7 +76,7 @@ def test_a_run_continued_from_its_state_equals_the_straight_run(backend, rng, dt
 
 def test_the_state_holds_every_part(backend, rng):
     X, y = _data(rng)
-    net, optimizer, trainer = _setup(backend, "float64", "independent", 0.7)
+    _net, _optimizer, trainer = _setup(backend, "float64", "independent", 0.7)
     _fit(trainer, X, y)
     state = trainer.state_dict()
     assert isinstance(state, TrainingState)
@@ -92,17 +92,17 @@ def test_the_state_holds_every_part(backend, rng):
 
 
 def test_no_state_before_a_fit(backend):
-    net, optimizer, trainer = _setup(backend, "float32", "independent", 1.0)
+    _net, _optimizer, trainer = _setup(backend, "float32", "independent", 1.0)
     with pytest.raises(RuntimeError, match="call fit first"):
         trainer.state_dict()
 
 
 def test_a_state_of_a_finished_run_trains_no_further(backend, rng):
     X, y = _data(rng)
-    net, optimizer, trainer = _setup(backend, "float64", "independent", 1.0)
+    net, _optimizer, trainer = _setup(backend, "float64", "independent", 1.0)
     _fit(trainer, X, y)
     state = trainer.state_dict()
-    net2, optimizer2, trainer2 = _setup(backend, "float64", "independent", 1.0)
+    net2, _optimizer2, trainer2 = _setup(backend, "float64", "independent", 1.0)
     history = _fit(trainer2, X, y, state=state)
     assert len(history.records) == len(state.history.records)
     for ours, theirs in zip(net2.params(), net.params(), strict=True):
