@@ -6,7 +6,7 @@ go through :meth:`Backend.asarray` and :meth:`Backend.to_numpy`, which count the
 prove that training does not copy per batch. This package imports nothing else from xnn.
 """
 
-from xnn.backends.base import Backend
+from xnn.backends.base import Backend, host_array, on_device
 from xnn.backends.dtypes import DTYPES, resolve_dtype
 from xnn.backends.kernels import Kernels
 from xnn.backends.registry import (
@@ -32,7 +32,9 @@ __all__ = [
     "available_backends",
     "backend_of",
     "get_backend",
+    "host_array",
     "kernels_for",
+    "on_device",
     "resolve_dtype",
     "to_numpy",
 ]

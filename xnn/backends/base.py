@@ -10,7 +10,7 @@ import numpy as np
 from xnn.backends.dtypes import resolve_dtype
 from xnn.backends.kernels import Kernels
 
-__all__ = ["Backend", "host_array"]
+__all__ = ["Backend", "host_array", "on_device"]
 
 
 class Backend:
@@ -27,6 +27,7 @@ class Backend:
         self.device = device
         self.kernels = kernels
         self.host_to_device = 0  # copies of host data onto this backend
+        self.host_to_device_bytes = 0  # and their size
         self.device_to_host = 0  # copies of this backend's arrays back to the host
 
     @property
@@ -40,7 +41,12 @@ class Backend:
         return isinstance(x, self.array_type)
 
     def asarray(self, x: Any, dtype: Any = None) -> Any:
-        """``x`` (host data or an array of this backend) as an array of this backend."""
+        """``x`` (host data or an array of this backend) as an array of this backend.
+
+        Host data crosses once, at the smaller of its own and ``dtype``'s width: float64 data
+        for a float32 model is cast on the host (half the bytes, no device copy at float64);
+        uint8 pixels cross as bytes and are cast on the device.
+        """
         if self.owns(x):
             if dtype is None or x.dtype == dtype:
                 return x
@@ -49,7 +55,12 @@ class Backend:
         if dtype is None and host.dtype.kind == "f":
             dtype = self.dtype(host.dtype.name)
         self.host_to_device += 1
-        return self._from_host(host, dtype)
+        if dtype is not None and self.itemsize(dtype) < host.dtype.itemsize:
+            self.host_to_device_bytes += host.size * self.itemsize(dtype)
+            return self._from_host(host, dtype)  # cast on the host
+        self.host_to_device_bytes += host.nbytes
+        array = self._from_host(host, None)
+        return array if dtype is None or array.dtype == dtype else self.astype(array, dtype)
 
     def to_numpy(self, x: Any) -> np.ndarray:
         """Copy an array of this backend to a NumPy array on the host."""
@@ -71,6 +82,10 @@ class Backend:
     def zeros(self, shape: int | tuple[int, ...], dtype: Any) -> Any:
         """A new array of zeros on this backend's device."""
         return self.xp.zeros(shape, dtype=dtype)
+
+    def itemsize(self, dtype: Any) -> int:
+        """Bytes per element of this backend's ``dtype`` (NumPy's and CuPy's are NumPy's)."""
+        return np.dtype(dtype).itemsize
 
     def kind(self, x: Any) -> str:
         """The NumPy kind letter of ``x``'s dtype: "f" float, "i"/"u" integer, "b" bool."""
@@ -102,10 +117,15 @@ class Backend:
         return hash(self.key)
 
 
+def on_device(x: Any) -> bool:
+    """Whether ``x`` is an array of a device library (CuPy, array-api-strict), not host data."""
+    return type(x).__module__.startswith(("cupy", "array_api_strict"))
+
+
 def host_array(x: Any) -> np.ndarray:
     """``x`` as a C-contiguous NumPy array; refuses device arrays instead of copying them."""
     module = type(x).__module__
-    if module.startswith(("cupy", "array_api_strict")):
+    if on_device(x):
         raise TypeError(
             f"expected host data or an array of the model's backend, got {module}."
             f"{type(x).__name__}; move it with xnn.to_numpy(x) or model.to(...) first"

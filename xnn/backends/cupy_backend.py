@@ -10,7 +10,9 @@ import numpy as np
 from xnn.backends.base import Backend
 from xnn.backends.kernels import OutKernels
 
-__all__ = ["CuPyBackend"]
+__all__ = ["CAST_BLOCK_BYTES", "CuPyBackend"]
+
+CAST_BLOCK_BYTES = 64 << 20  # host data cast before copying, this much at a time
 
 
 class CuPyBackend(Backend):
@@ -35,7 +37,15 @@ class CuPyBackend(Backend):
         return self.xp.ndarray
 
     def _from_host(self, x: np.ndarray, dtype: Any) -> Any:
-        return self.xp.asarray(x if dtype is None else x.astype(dtype, copy=False))
+        if dtype is None or x.dtype == dtype:
+            return self.xp.asarray(x)
+        if x.ndim == 0 or x.nbytes <= CAST_BLOCK_BYTES:
+            return self.xp.asarray(x.astype(dtype))
+        out = self.xp.empty(x.shape, dtype=dtype)  # cast on the host a block of rows at a time
+        rows = max(1, CAST_BLOCK_BYTES // max(1, x[0].nbytes))
+        for start in range(0, x.shape[0], rows):
+            out[start:start + rows] = self.xp.asarray(x[start:start + rows].astype(dtype))
+        return out
 
     def _to_host(self, x: Any) -> np.ndarray:
         return self.xp.asnumpy(x)

@@ -47,6 +47,13 @@ class StrictBackend(Backend):
     def zeros(self, shape: int | tuple[int, ...], dtype: Any) -> Any:
         return self.xp.zeros(shape, dtype=dtype, device=self.device)
 
+    def itemsize(self, dtype: Any) -> int:
+        xp = self.xp
+        if xp.isdtype(dtype, "bool"):
+            return 1
+        info = xp.finfo(dtype) if xp.isdtype(dtype, "real floating") else xp.iinfo(dtype)
+        return info.bits // 8
+
     def kind(self, x: Any) -> str:
         for kind, name in (("f", "real floating"), ("b", "bool"), ("u", "unsigned integer")):
             if self.xp.isdtype(x.dtype, name):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xnn.backends import Backend
+from xnn.backends import Backend, host_array, on_device
 from xnn.core.validation import check_finite, check_matrix
 
 __all__ = ["as_features", "as_targets", "one_hot_rows"]
@@ -17,7 +17,7 @@ def as_features(X: Any, backend: Backend, dtype: str, n_features: int | None,
     ``n_features`` (when the model is already built) must match. ``check_values`` also
     refuses NaN and inf (one host sync).
     """
-    X = backend.asarray(X)
+    X = _arrive(X, backend, dtype)
     check_matrix(X, name)
     if backend.kind(X) not in "fiub":
         raise ValueError(f"{name} must hold numbers, got dtype {X.dtype}")
@@ -39,7 +39,7 @@ def as_targets(y: Any, backend: Backend, dtype: str, n_outputs: int, n_rows: int
     Accepts one-hot (or regression) targets of shape (rows, n_outputs), integer class labels of
     shape (rows,), and, for a single output, values of shape (rows,).
     """
-    y = backend.asarray(y)
+    y = _arrive(y, backend, dtype)
     xp = backend.xp
     if y.ndim == 0 or y.ndim > 2 or y.shape[0] != n_rows:
         raise ValueError(
@@ -65,6 +65,15 @@ def as_targets(y: Any, backend: Backend, dtype: str, n_outputs: int, n_rows: int
     y = backend.asarray(y, backend.dtype(dtype))
     check_finite(y, name)
     return y
+
+
+def _arrive(x: Any, backend: Backend, dtype: str) -> Any:
+    """``x`` on ``backend``; host floats cross already cast to the model's ``dtype`` when that
+    is narrower (float64 data for a float32 model: half the bytes, no float64 device copy)."""
+    if backend.owns(x) or on_device(x):
+        return backend.asarray(x)
+    host = host_array(x)
+    return backend.asarray(host, backend.dtype(dtype) if host.dtype.kind == "f" else None)
 
 
 def one_hot_rows(labels: Any, n_classes: int, backend: Backend, dtype: str,
