@@ -30,8 +30,8 @@ from xnn.tools.bench.workloads import (
     xnn_training,
 )
 
-__all__ = ["COMPILED", "Frameworks", "alternate", "bench_inference", "bench_training", "ratio",
-           "summary"]
+__all__ = ["COMPILED", "Frameworks", "alternate", "bench_inference", "bench_training",
+           "compile_contender", "ratio", "summary"]
 
 COMPILED = ("torch_compile", "jax_jit", "jax_scan")  # contenders that compile before timing
 Compiling = Callable[[], tuple[Runner, float]]  # compiles → (runner, compile seconds)
