@@ -87,6 +87,11 @@ class Layer:
         """Draw this layer's dropout masks (if any) from ``streams`` child ``key``."""
 
 
+def _is_identity(operation: Operation) -> bool:
+    """Whether ``operation`` is exactly the book's ``Linear`` (not a subclass of it)."""
+    return type(operation) is Linear
+
+
 class Dense(Layer):
     """A fully connected layer: activation(x @ W + B), then dropout when ``dropout < 1``.
 
@@ -137,7 +142,9 @@ class Dense(Layer):
             bias = BiasActivation(B, self.activation, self.dropout, B_grad, kernels)
             self.operations = [weights, bias]
         else:
-            self.operations = [weights, BiasAdd(B, B_grad, kernels), self.activation]
+            self.operations = [weights, BiasAdd(B, B_grad, kernels)]
+            if not _is_identity(self.activation):  # Linear: y = x, dx = dy; nothing to run
+                self.operations.append(self.activation)
             if self.dropout is not None:
                 self.operations.append(self.dropout)
         self.param_operations = [op for op in self.operations if isinstance(op, ParamOperation)]
