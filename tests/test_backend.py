@@ -24,7 +24,7 @@ from xnn import (
     to_numpy,
 )
 from xnn.backends import registry
-from xnn.tools.testing import assert_backend_close
+from xnn.tools.testing import assert_backend_close, backend_tolerance
 
 
 def test_unknown_backend_lists_the_known_names():
@@ -119,16 +119,21 @@ def test_model_moves_between_backends_with_optimizer_state(backend, rng):
         optimizer = SGDMomentum(0.1, momentum=0.9)
         trainer = Trainer(net, optimizer)
         trainer.fit(X, y, X, y, epochs=2, eval_every=10, batch_size=8, verbose=False)
+        before = [to_numpy(a) for a in [*net.params(), optimizer.velocity]]
         assert net.to(move_to) is net
         for array in [*net.params(), *net.param_grads(), optimizer.velocity]:
             assert get_backend(move_to).owns(array)
+        for copied, original in zip([*net.params(), optimizer.velocity], before, strict=True):
+            np.testing.assert_array_equal(to_numpy(copied), original)  # a copy: exact
         trainer.fit(X, y, X, y, epochs=2, eval_every=10, batch_size=8, restart=False,
                     verbose=False)
         return [to_numpy(p) for p in net.params()]
 
+    steps = 2 * 4  # on the target backend: 2 epochs of 30 rows in batches of 8
+    tolerance = backend_tolerance(backend, "float64", steps, rtol=1e-12)
     for moved, stayed in zip(trained_then_continued(backend), trained_then_continued("numpy"),
                              strict=True):
-        np.testing.assert_allclose(moved, stayed, rtol=1e-12)
+        np.testing.assert_allclose(moved, stayed, **tolerance)
 
 
 def test_dtype_accepts_numpy_dtypes(backend):
@@ -154,3 +159,18 @@ def test_assert_backend_close_tolerances_follow_the_dtype(backend):
     exact = backend.asarray(np.ones(3))
     with pytest.raises(AssertionError):
         assert_backend_close(backend.asarray(np.full(3, 1 + 1e-9)), exact)
+
+
+def test_backend_tolerance_is_exact_only_where_the_kernels_are_numpys():
+    for name in ("numpy", "array_api_strict"):
+        assert backend_tolerance(name, "float64") == {"rtol": 0.0, "atol": 0.0}
+        assert backend_tolerance(get_backend(name), np.float32, 50) == {"rtol": 0.0, "atol": 0.0}
+        assert backend_tolerance(name, "float64", 9, rtol=1e-12) == {"rtol": 1e-12, "atol": 0.0}
+    # cupy need not be installed: a name is enough
+    assert backend_tolerance("cupy", "float64") == {"rtol": 1e-10, "atol": 1e-10}
+    assert backend_tolerance("cupy", np.float32) == {"rtol": 1e-5, "atol": 1e-5}
+    assert backend_tolerance("cupy", "float64", 28) == pytest.approx({"rtol": 2.8e-9,
+                                                                      "atol": 2.8e-9})
+    assert backend_tolerance("cupy", "float64", rtol=1e-6, atol=1e-12) == {"rtol": 1e-6,
+                                                                            "atol": 1e-10}
+    assert backend_tolerance("cupy", "int64") == {"rtol": 0.0, "atol": 0.0}  # integers: exact

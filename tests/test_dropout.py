@@ -9,6 +9,7 @@ import pytest
 
 from xnn import Dense, Dropout, MeanSquaredError, NeuralNetwork, Tanh, to_numpy
 from xnn.core.random import BernoulliStream
+from xnn.tools.testing import backend_tolerance
 
 
 def _dropout(backend, keep_prob, seed=0):
@@ -63,13 +64,17 @@ def test_same_seed_same_masks_on_every_backend(backend):
     """Masks are drawn on the host: numpy and any other backend see identical masks."""
     X = np.ones((7, 3))
 
-    def outputs(b):
+    def masks_and_outputs(b):
         net = NeuralNetwork([Dense(50, Tanh(), dropout=0.5), Dense(2)], MeanSquaredError(),
                             seed=4, backend=b, dtype="float64")
-        return [to_numpy(net.forward(X)) for _ in range(3)]
+        return [(to_numpy(net.forward(X)), to_numpy(net.layers[0].dropout.mask))
+                for _ in range(3)]
 
-    for ours, reference in zip(outputs(backend), outputs("numpy"), strict=True):
-        np.testing.assert_array_equal(ours, reference)
+    tolerance = backend_tolerance(backend, "float64")  # exact where the kernels are NumPy's
+    for (ours, our_mask), (reference, mask) in zip(masks_and_outputs(backend),
+                                                   masks_and_outputs("numpy"), strict=True):
+        np.testing.assert_array_equal(our_mask, mask)  # drawn on the host: exact everywhere
+        np.testing.assert_allclose(ours, reference, **tolerance)  # computed with tanh
 
 
 def test_layers_get_independent_mask_streams():

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from xnn import SGD, Dense, MeanSquaredError, NeuralNetwork, SGDMomentum, Trainer, to_numpy
+from xnn.tools.testing import backend_tolerance
 from xnn.train.schedules import ExponentialDecay, LinearDecay
 
 
@@ -30,8 +31,9 @@ def test_sgd_rule(backend, rng):
     net.forward(X)
     before = [to_numpy(p) for p in net.params()]
     grads = _step(net, optimizer, X, y)
+    tolerance = backend_tolerance(backend, "float64", rtol=1e-13)  # CUDA may fuse into an FMA
     for param, old, grad in zip(net.params(), before, grads, strict=True):
-        np.testing.assert_allclose(to_numpy(param), old - 0.1 * grad, rtol=1e-13)
+        np.testing.assert_allclose(to_numpy(param), old - 0.1 * grad, **tolerance)
 
 
 def test_momentum_rule_over_two_steps(backend, rng):
@@ -43,10 +45,11 @@ def test_momentum_rule_over_two_steps(backend, rng):
     theta0 = [to_numpy(p) for p in net.params()]
     g1 = _step(net, optimizer, X, y)
     g2 = _step(net, optimizer, X, y)
+    tolerance = backend_tolerance(backend, "float64", 2, rtol=1e-12)
     for param, t0, a, b in zip(net.params(), theta0, g1, g2, strict=True):
         v1 = 0.1 * a
         v2 = 0.9 * v1 + 0.1 * b
-        np.testing.assert_allclose(to_numpy(param), t0 - v1 - v2, rtol=1e-12)
+        np.testing.assert_allclose(to_numpy(param), t0 - v1 - v2, **tolerance)
 
 
 def test_linear_decay_schedule():

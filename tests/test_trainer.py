@@ -16,6 +16,7 @@ from xnn import (
     get_backend,
     to_numpy,
 )
+from xnn.tools.testing import backend_tolerance
 
 
 def _task(rng, rows=600, features=10, classes=4, noise=0.3):
@@ -148,7 +149,8 @@ def test_seed_zero_is_a_seed():
     assert not np.array_equal(_params(a)[0], _params(c)[0])
 
 
-def test_float64_training_agrees_with_numpy_to_1e_12(backend, rng):
+def test_float64_training_agrees_with_numpy(backend, rng):
+    """To 1e-12 where the kernels are NumPy's; elsewhere within the parity tolerance."""
     X, y = _task(rng, rows=200)
 
     def run(b):
@@ -158,9 +160,12 @@ def test_float64_training_agrees_with_numpy_to_1e_12(backend, rng):
         return history, _params(net)
 
     (history, params), (reference, reference_params) = run(backend), run("numpy")
-    np.testing.assert_allclose(history.train_loss, reference.train_loss, rtol=1e-12)
+    steps = 4 * 7  # 4 epochs of 200 rows in batches of 32
+    np.testing.assert_allclose(history.train_loss, reference.train_loss,
+                               **backend_tolerance(backend, "float64", steps, rtol=1e-12))
+    tolerance = backend_tolerance(backend, "float64", steps, rtol=1e-12, atol=1e-12)
     for ours, theirs in zip(params, reference_params, strict=True):
-        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(ours, theirs, **tolerance)
 
 
 def test_no_host_copies_per_batch(rng):

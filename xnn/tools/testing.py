@@ -15,13 +15,14 @@ from xnn.backends import (
     get_backend,
     to_numpy,
 )
-from xnn.tools.parity import ParityReport, Tolerance, check_parity
+from xnn.tools.parity import TOLERANCES, ParityReport, Tolerance, check_parity
 
 __all__ = [
     "ParityReport",
     "Tolerance",
     "assert_backend_close",
     "backend_params",
+    "backend_tolerance",
     "check_parity",
     "default_tolerances",
     "numerical_gradient",
@@ -34,6 +35,41 @@ _TOLERANCES = {"float32": (1e-5, 1e-6), "float64": (1e-12, 1e-14)}
 def default_tolerances(dtype: Any) -> tuple[float, float]:
     """``(rtol, atol)`` for comparing single operations in ``dtype``."""
     return _TOLERANCES.get(_dtype_name(dtype), (0.0, 0.0))
+
+
+# backends that run NumPy's own kernels: the same arithmetic, in the same order, as NumPy
+_NUMPY_KERNELS = frozenset({"numpy", "array_api_strict"})
+
+
+def backend_tolerance(backend: str | Backend, dtype: Any, steps: int = 1, *,
+                      rtol: float = 0.0, atol: float = 0.0) -> dict[str, float]:
+    """``dict(rtol=..., atol=...)`` for comparing ``backend``'s results after ``steps`` steps
+    with NumPy's (or with a reference computed in floating point on the host).
+
+    Backends whose kernels are NumPy's (numpy, array_api_strict) get ``rtol`` and ``atol`` as
+    given, exact by default: they do NumPy's arithmetic in NumPy's order, so a test keeps
+    catching everything it catches today. Any other backend (cupy) gets at least the parity
+    tolerance of :data:`xnn.tools.parity.TOLERANCES`, ``per_step × steps`` (float64: 1e-10,
+    float32: 1e-5 per step), relative and absolute alike: CUDA's ``tanh``/``exp``/``log`` are
+    not correctly rounded, its compiler contracts ``a·b + c`` into one FMA, and cuBLAS and
+    CuPy's reductions sum in another order, so even one operation may differ from NumPy in its
+    last bits, and the differences grow step by step during training. The absolute part
+    matches the parity check's measure, ``max|a − r| / max|r|``, for values of order one;
+    pass a larger ``atol`` for larger values. Dtypes without a parity tolerance (integers)
+    get ``rtol`` and ``atol`` as given on every backend.
+    Use it for cross-backend values only: masks, batch order, copies and the same computation
+    run twice on one backend stay exact on every backend. ``backend`` is a name (it need not
+    be installed) or a :class:`~xnn.backends.Backend`.
+    """
+    if isinstance(backend, str):
+        name = get_backend(backend).name if backend == "auto" else backend
+    else:
+        name = backend.name
+    tolerance = TOLERANCES.get(_dtype_name(dtype))
+    if name in _NUMPY_KERNELS or tolerance is None:
+        return {"rtol": rtol, "atol": atol}
+    allowed = tolerance.allowed(steps)
+    return {"rtol": max(rtol, allowed), "atol": max(atol, allowed)}
 
 
 def assert_backend_close(actual: Any, expected: Any, *, backend: str | Backend | None = None,
@@ -98,6 +134,8 @@ def backend_params() -> list[Any]:
 def _dtype_name(dtype: Any) -> str:
     if isinstance(dtype, str):
         return dtype
+    if isinstance(dtype, type) and issubclass(dtype, np.generic):  # np.float32 and the like
+        return np.dtype(dtype).name
     name = getattr(dtype, "name", None)
     if name is None:  # array-api-strict dtypes have no name; their repr ends with it
         name = repr(dtype).rpartition(".")[2]
