@@ -108,3 +108,19 @@ def test_large_host_data_is_cast_in_blocks(monkeypatch, rng):
     assert moved.dtype == np.float32
     np.testing.assert_array_equal(moved, X.astype(np.float32))
     assert sum(copies) == X.size * 4 and len(copies) == 3  # 5 float64 rows (200 B) a block
+
+
+def test_backends_differ_by_their_kernels_and_to_moves_between_them(rng):
+    """``to()`` compares library, device and kernels: generic CuPy → fused CuPy is a move."""
+    xp = CuPy13()
+    xp.ElementwiseKernel = lambda *source: (lambda *args: None)  # compiled lazily on a GPU
+    generic, fused = CuPyBackend(xp), CuPyBackend(xp, fused=True)
+    assert generic != fused and generic == CuPyBackend(xp) and hash(generic) != hash(fused)
+    net = NeuralNetwork([Dense(4, Tanh()), Dense(2)], SoftmaxCrossEntropy(), backend=generic)
+    net.forward(rng.standard_normal((3, 5)))
+    before = [to_numpy(p) for p in net.params()]
+    assert net.to(fused) is net and net.backend is fused and net.store.backend is fused
+    assert [type(op).__name__ for op in net.layers[0].operations] == [
+        "WeightMultiply", "BiasActivation"]
+    for moved, kept in zip(net.params(), before, strict=True):
+        np.testing.assert_array_equal(to_numpy(moved), kept)
