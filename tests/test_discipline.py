@@ -13,8 +13,7 @@ PACKAGE = ROOT / "xnn"
 # Modules that may use NumPy: the backend layer, host-side randomness, test helpers, and tools
 # that handle host data (datasets, checkpoints, the command line).
 HOST_SIDE = {"random.py", "testing.py", "__main__.py", "pytest_plugin.py", "datasets.py",
-             "checkpoint.py", "preprocessing.py", "parity.py", "parity_command.py",
-             "experiments.py"}
+             "checkpoint.py", "checkpoints.py", "preprocessing.py"}
 HOST_SIDE_PACKAGES = {"backends", "data", "tools"}
 
 

@@ -139,6 +139,11 @@ class Optimizer:
             self._state = self.init(store)
         self._store = store
 
+    def config(self) -> dict[str, Any]:
+        """The hyper-parameters, by name (what a training checkpoint belongs to)."""
+        return {"type": type(self).__name__, "lr": self.initial_lr, "final_lr": self.final_lr,
+                "decay_type": self.decay_type}
+
     def __repr__(self) -> str:
         decay = ""
         if self.decay_type:
@@ -174,6 +179,9 @@ class SGDMomentum(Optimizer):
         """v of every parameter, flat like the store (``None`` before the first step)."""
         state = self.state
         return None if state is None else state.arrays["velocity"]
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "momentum": self.momentum}
 
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + f", momentum={self.momentum})"

@@ -2,39 +2,29 @@
 
 from __future__ import annotations
 
-import copy
 import math
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from xnn.backends import to_numpy
 from xnn.core.batches import row_blocks
 from xnn.core.inputs import as_features
-from xnn.core.random import generator_state, set_generator_state
 from xnn.core.validation import check_positive_int
 from xnn.nn.network import NeuralNetwork
 from xnn.nn.operations import Array
+from xnn.train import checkpoints
 from xnn.train.history import History
-from xnn.train.optimizers import Optimizer, OptimizerState
+from xnn.train.optimizers import Optimizer
+from xnn.train.run import Run, capture, restore, roll_back, snapshot
 from xnn.train.state import TrainingState
 
 __all__ = ["History", "Trainer"]
 
 _SHUFFLE = 2  # stream family of a fit's seed (dropout masks use family 1)
 _EVAL_CHUNK = 8192  # rows per forward pass when evaluating
-
-
-@dataclass
-class _Run:
-    """The moving parts of one ``fit``: where it is, its batch order and best-so-far."""
-
-    order: Any  # the batch order's host generator
-    history: History = field(default_factory=History)
-    epoch: int = 0  # epochs finished
-    best_loss: float = math.inf
-    best_params: Array | None = None  # a copy of the store's values, on the backend
+PathLike = str | os.PathLike[str]
 
 
 class Trainer:
@@ -51,13 +41,14 @@ class Trainer:
         optim.net = net
         self.log = log  # where the book's lines go (``tqdm.write`` beside a progress bar)
         self.best_loss = math.inf
-        self._run: _Run | None = None
+        self._run: Run | None = None
 
     def fit(self, X_train: Any, y_train: Any, X_test: Any, y_test: Any, epochs: int = 100,
             eval_every: int = 10, batch_size: int = 32, seed: int = 1, restart: bool = True,
             early_stopping: bool = True, verbose: bool = True,
             on_epoch: Callable[[dict[str, Any]], None] | None = None,
-            state: TrainingState | None = None) -> History:
+            state: TrainingState | None = None, checkpoint: PathLike | None = None,
+            checkpoint_every: int = 1, resume: PathLike | None = None) -> History:
         """Train for ``epochs`` epochs, evaluating on the test set every ``eval_every``.
 
         With ``early_stopping``, training stops at the first evaluation whose loss is not lower
@@ -66,36 +57,70 @@ class Trainer:
         the model's seed and clears the optimizer's state; ``restart=False`` continues.
         ``seed`` fixes the batch order and the dropout masks. Targets may be one-hot rows or
         integer class labels. ``on_epoch`` is called with each epoch's record (for progress).
-        ``state`` (from :meth:`state_dict`, same arguments otherwise) continues that run
-        exactly where it was: the result equals one uninterrupted ``fit``.
+
+        Nothing lost: ``checkpoint=PATH`` writes the whole training state there (atomically)
+        every ``checkpoint_every`` epochs, at each evaluation and at the end; ``resume=PATH``
+        continues the run saved there, bit for bit (``resume="auto"`` with ``checkpoint=``:
+        from that file when it exists, else from the start); ``state`` does the same from a
+        :meth:`state_dict`. If the loss turns NaN or infinite, or the fit is interrupted, the
+        model keeps its last good parameters (and the checkpoint its last finished epoch).
         """
         net, optim = self.net, self.optim
         say = self.log if verbose else _silent
         epochs = check_positive_int(epochs, "epochs")
         eval_every = check_positive_int(eval_every, "eval_every")
         batch_size = check_positive_int(batch_size, "batch_size")
+        checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
+        resume_path = _resume_path(resume, checkpoint)
         streams = net.streams_for_fit(seed)
         # all checks before anything changes: bad data must not cost the caller their model
         X, y = self._data(X_train, y_train, "X_train", "y_train", None if restart else -1)
         X_val, y_val = self._data(X_test, y_test, "X_test", "y_test", X.shape[1])
+        fingerprint = None
+        if checkpoint is not None or resume_path is not None:
+            fingerprint = self._fingerprint((X_train, y_train, X_test, y_test), epochs,
+                                            eval_every, batch_size, seed, early_stopping)
+        if resume_path is not None:
+            state = _read_matching(resume_path, fingerprint)
         if restart or state is not None:
             net.reset_parameters()
             optim.reset()
         self.best_loss = math.inf  # each fit keeps its own best (the book's carried over)
         net.reseed_dropout(streams)
-        run = self._run = _Run(order=streams.permutations((_SHUFFLE,)))
+        run = self._run = Run(order=streams.permutations((_SHUFFLE,)))
         xp, rows = net.backend.xp, min(batch_size, X.shape[0])  # one batch, refilled each step
         batch = (xp.empty_like(X[:rows, ...]), xp.empty_like(y[:rows, ...]))
         optim.start(epochs)
         if state is not None:
-            self._restore(state, run)
-        while run.epoch < epochs and not run.history.stopped_early:
-            record = self._epoch(run, X, y, X_val, y_val, batch, eval_every, early_stopping, say)
-            if on_epoch is not None:
-                on_epoch(record)
+            restore(net, optim, run, state)
+            self.best_loss = run.best_loss
+
+        def save() -> None:
+            if checkpoint is not None:
+                checkpoints.write_training_checkpoint(checkpoint, capture(net, optim, run),
+                                                      fingerprint)
+
+        try:
+            while run.epoch < epochs and not run.history.stopped_early:
+                run.start = snapshot(net, optim, run)
+                record = self._epoch(run, X, y, X_val, y_val, batch, eval_every,
+                                     early_stopping, say)
+                done = run.epoch == epochs or run.history.stopped_early
+                if done or run.epoch % checkpoint_every == 0 or record["val_loss"] is not None:
+                    save()
+                if on_epoch is not None:
+                    on_epoch(record)
+        except FloatingPointError as diverged:
+            raise FloatingPointError(f"{diverged}; {self._keep_last_good(run)}") from None
+        except KeyboardInterrupt:  # back to the last finished epoch, which the file then holds
+            if run.start is not None and run.start.epoch == run.epoch:  # mid-epoch
+                roll_back(net, optim, run, run.start)
+            if run.epoch > 0:
+                save()
+            raise
         return run.history
 
-    def _epoch(self, run: _Run, X: Array, y: Array, X_val: Array, y_val: Array,
+    def _epoch(self, run: Run, X: Array, y: Array, X_val: Array, y_val: Array,
                batch: tuple[Array, Array], eval_every: int, early_stopping: bool,
                say: Callable[[str], None]) -> dict[str, Any]:
         """One epoch of training, then the evaluation and early stopping when due."""
@@ -107,7 +132,6 @@ class Trainer:
         _check_diverged(train_loss, "training", epoch)
         record = {"epoch": epoch, "lr": optim.lr, "train_loss": train_loss, "val_loss": None,
                   "seconds": 0.0}
-        history.records.append(record)
         if epoch % eval_every == 0:
             record["val_loss"] = val_loss = self.evaluate(X_val, y_val)
             _check_diverged(val_loss, "validation", epoch)
@@ -116,14 +140,14 @@ class Trainer:
             if val_loss < run.best_loss:
                 self.best_loss = run.best_loss = val_loss
                 history.best_epoch, history.best_val_loss = epoch, val_loss
-                if early_stopping:
-                    run.best_params = net.backend.copy(net.store.values)
+                run.best_params = net.backend.copy(net.store.values)
             elif early_stopping:
                 say(f"Loss increased after epoch {epoch}, final loss was "
                     f"{run.best_loss:.3f}, using the model from epoch {history.best_epoch}")
                 if run.best_params is not None:
                     net.store.values[...] = run.best_params
                 history.stopped_early = True
+        history.records.append(record)
         run.epoch = epoch
         record["seconds"] = time.perf_counter() - started
         return record
@@ -142,34 +166,37 @@ class Trainer:
     # -- the state of a run ----------------------------------------------------------------
     def state_dict(self) -> TrainingState:
         """The state of the latest ``fit`` after its last finished epoch (host copies)."""
-        run, net = self._run, self.net
-        if run is None or net.store is None:
+        if self._run is None or self.net.store is None:
             raise RuntimeError("no training state yet: call fit first")
-        optim_state = self.optim.state
-        masks = {index: stream.state_dict() for index, stream in net.mask_streams().items()}
-        return TrainingState(
-            epoch=run.epoch, params=net.state_dict(),
-            optimizer=None if optim_state is None else optim_state.state_dict(),
-            streams={"order": generator_state(run.order), "masks": masks},
-            best_loss=run.best_loss,
-            best_params=None if run.best_params is None else to_numpy(run.best_params),
-            history=copy.deepcopy(run.history))
+        return capture(self.net, self.optim, self._run)
 
-    def _restore(self, state: TrainingState, run: _Run) -> None:
-        """Put the network, optimizer, streams and ``run`` where ``state`` says."""
-        net, optim = self.net, self.optim
-        net.load_state_dict(state.params)
-        if state.optimizer is not None:
-            optim.load_state(OptimizerState.from_state_dict(state.optimizer, net.backend),
-                             net.store)
-        set_generator_state(run.order, state.streams["order"])
-        masks = net.mask_streams()
-        for index, stream_state in state.streams["masks"].items():
-            masks[int(index)].load_state_dict(stream_state)
-        run.epoch, run.history = state.epoch, copy.deepcopy(state.history)
-        self.best_loss = run.best_loss = state.best_loss
-        if state.best_params is not None:
-            run.best_params = net.backend.asarray(state.best_params)
+    def _keep_last_good(self, run: Run) -> str:
+        """After a divergence: the best evaluated parameters if any, else those from before the
+        failing epoch, back in the model; says which."""
+        if run.best_params is not None:
+            self.net.store.values[...] = run.best_params
+            return (f"the model holds the parameters of epoch {run.history.best_epoch}, the "
+                    f"best evaluated (validation loss {run.best_loss:.4g})")
+        if run.start is not None:
+            roll_back(self.net, self.optim, run, run.start)
+            return f"the model holds the parameters from before epoch {run.epoch + 1}"
+        self.net.reset_parameters()  # it failed in the first epoch of a fresh model
+        return ("the model's parameters are reset: its next forward pass draws them again "
+                "from its seed")
+
+    def _fingerprint(self, data: tuple[Any, ...], epochs: int, eval_every: int,
+                     batch_size: int, seed: int, early_stopping: bool) -> dict[str, Any]:
+        """What a checkpoint belongs to: the data, the model, the optimizer and the fit."""
+        net = self.net
+        names = ("X_train", "y_train", "X_test", "y_test")
+        return {"data": {n: checkpoints.data_fingerprint(a) for n, a in zip(names, data,
+                                                                             strict=True)},
+                "model": {"layers": [repr(layer) for layer in net.layers],
+                          "loss": repr(net.loss), "seed": net.seed, "dtype": net.dtype,
+                          "streams": net.streams},
+                "optimizer": self.optim.config(),
+                "fit": {"epochs": epochs, "eval_every": eval_every, "batch_size": batch_size,
+                        "seed": seed, "early_stopping": early_stopping}}
 
     # -- data ------------------------------------------------------------------------------
     def _data(self, X: Any, y: Any, x_name: str, y_name: str,
@@ -202,6 +229,30 @@ class Trainer:
             loss = loss * size
             total = loss if total is None else total + loss
         return float(total) / X.shape[0]
+
+
+def _resume_path(resume: PathLike | None, checkpoint: PathLike | None) -> Path | None:
+    """The file to resume from: ``resume``, or with ``"auto"`` the checkpoint if it exists."""
+    if resume is None:
+        return None
+    if isinstance(resume, str) and resume == "auto":
+        if checkpoint is None:
+            raise ValueError('resume="auto" needs checkpoint=PATH (the file to resume from)')
+        return Path(checkpoint) if Path(checkpoint).exists() else None
+    if not Path(resume).is_file():
+        raise FileNotFoundError(f"resume={str(resume)!r}: no such checkpoint file (pass "
+                                'resume="auto" with checkpoint=PATH to start afresh then)')
+    return Path(resume)
+
+
+def _read_matching(path: Path, fingerprint: dict[str, Any]) -> TrainingState:
+    """The state saved at ``path``, refused when it belongs to other data or configuration."""
+    state, saved = checkpoints.read_training_checkpoint(path)
+    differ = checkpoints.differences(saved, fingerprint)
+    if differ:
+        raise ValueError(f"cannot resume from {path}: it belongs to another run; "
+                         + "; ".join(differ))
+    return state
 
 
 def _silent(line: str) -> None:

@@ -1,0 +1,117 @@
+"""Training checkpoints: a whole :class:`TrainingState` in one ``.npz``, and what it belongs to.
+
+The file holds the state's arrays (``param/0.W`` …, ``optimizer/velocity``, ``best_params``)
+and one JSON document (``meta``): the epoch, the optimizer's step, the random streams'
+positions, early stopping's best loss, the History, and a *fingerprint*: the configuration of
+the model, the optimizer and the fit, and a SHA-256 of each data array. It is written atomically
+(write, fsync, rename) and read with ``allow_pickle=False``. Resuming with other data or another
+configuration is refused, naming what differs; another backend is fine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from xnn.backends import on_device, to_numpy
+from xnn.core.files import atomic_write
+from xnn.nn.checkpoint import CheckpointError
+from xnn.train.history import History
+from xnn.train.state import TrainingState
+
+__all__ = ["FORMAT", "data_fingerprint", "differences", "read_training_checkpoint",
+           "write_training_checkpoint"]
+
+FORMAT = "xnn-training-1"
+_SAMPLED_ROWS = 4096  # rows of a device array hashed (its whole bytes are hashed on the host)
+
+
+def data_fingerprint(x: Any) -> dict[str, Any]:
+    """Shape, dtype and SHA-256 of ``x`` as the caller gave it (device arrays: of up to
+    4096 rows spread over it, copied to the host; host data: all of it)."""
+    if on_device(x):
+        rows = max(1, x.shape[0] // _SAMPLED_ROWS) if x.ndim else 1
+        sample = to_numpy(x[::rows, ...] if x.ndim else x)
+        return {"shape": [int(n) for n in x.shape], "dtype": str(sample.dtype),
+                "sha256": _sha256(sample), "sampled": True}
+    host = np.ascontiguousarray(x)
+    return {"shape": list(host.shape), "dtype": str(host.dtype), "sha256": _sha256(host)}
+
+
+def differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
+    """Each entry of two fingerprints that differs, as ``"key: saved → now"`` lines."""
+    found = []
+    for key in sorted(set(saved) | set(current)):
+        old, new = saved.get(key), current.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            found += differences(old, new, f"{prefix}{key}.")
+        elif old != new:
+            found.append(f"{prefix}{key}: {_short(old)} in the checkpoint, {_short(new)} now")
+    return found
+
+
+def write_training_checkpoint(path: str | os.PathLike[str], state: TrainingState,
+                              fingerprint: dict[str, Any]) -> None:
+    """Write ``state`` and its ``fingerprint`` to ``path``, atomically."""
+    arrays = {f"param/{name}": a for name, a in state.params.items()}
+    if state.optimizer is not None:
+        arrays.update({f"optimizer/{n}": a for n, a in state.optimizer["arrays"].items()})
+    if state.best_params is not None:
+        arrays["best_params"] = state.best_params
+    history = state.history
+    meta = {"epoch": state.epoch, "streams": state.streams, "fingerprint": fingerprint,
+            "optimizer_step": None if state.optimizer is None else state.optimizer["step"],
+            "best_loss": None if math.isinf(state.best_loss) else state.best_loss,
+            "history": {"records": history.records, "best_epoch": history.best_epoch,
+                        "best_val_loss": history.best_val_loss,
+                        "stopped_early": history.stopped_early}}
+    with atomic_write(path) as file:
+        np.savez(file, format=np.array(FORMAT), meta=np.array(json.dumps(meta)), **arrays)
+
+
+def read_training_checkpoint(path: str | os.PathLike[str]) -> tuple[TrainingState,
+                                                                     dict[str, Any]]:
+    """The state saved at ``path`` and its fingerprint (``CheckpointError`` if unreadable)."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "format" not in archive.files or str(archive["format"]) != FORMAT:
+                raise CheckpointError(f"{path} is not an {FORMAT} file")
+            contents = {name: archive[name] for name in archive.files}
+        meta = json.loads(str(contents["meta"]))
+        state = _state(meta, contents)
+    except CheckpointError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
+        raise CheckpointError(f"{path} is not a readable training checkpoint: {exc}") from exc
+    return state, meta["fingerprint"]
+
+
+def _state(meta: dict[str, Any], contents: dict[str, np.ndarray]) -> TrainingState:
+    params = {n.partition("/")[2]: a for n, a in contents.items() if n.startswith("param/")}
+    optimizer = None
+    if meta["optimizer_step"] is not None:
+        optimizer = {"step": meta["optimizer_step"], "arrays": {
+            n.partition("/")[2]: a for n, a in contents.items() if n.startswith("optimizer/")}}
+    saved = meta["history"]
+    history = History(saved["records"], saved["best_epoch"], saved["best_val_loss"],
+                      saved["stopped_early"])
+    best_loss = math.inf if meta["best_loss"] is None else meta["best_loss"]
+    streams = {"order": meta["streams"]["order"],
+               "masks": {int(i): s for i, s in meta["streams"]["masks"].items()}}
+    return TrainingState(meta["epoch"], params, optimizer, streams, best_loss,
+                         contents.get("best_params"), history)
+
+
+def _sha256(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).reshape(-1).view(np.uint8)).hexdigest()
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
