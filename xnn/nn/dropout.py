@@ -34,6 +34,8 @@ class Dropout(Operation):
         self.mask = self.masks.take(shape)
         return self.mask
 
+    _transient = (*Operation._transient, "masks", "mask")  # the network gives the stream
+
     def _output(self, inference: bool) -> Array:
         return self.input_ * self.scale(tuple(self.input_.shape), inference)
 

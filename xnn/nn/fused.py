@@ -28,6 +28,8 @@ class BiasActivation(BiasAdd):
         self.dropout = dropout
         self.scale: Array | float | None = None
 
+    _transient = (*BiasAdd._transient, "scale")
+
     def _output(self, inference: bool) -> Array:
         x = self.input_
         if self.dropout is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import Any
 
 from xnn.backends import Backend
 from xnn.core.random import Streams
@@ -85,6 +86,12 @@ class Layer:
     def set_mask_stream(self, streams: Streams, key: tuple[int, ...], backend: Backend,
                         dtype: str) -> None:
         """Draw this layer's dropout masks (if any) from ``streams`` child ``key``."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The layer's configuration: its network rebuilds the rest (see its ``__setstate__``)."""
+        transient = ("operations", "param_operations", "input_", "output", "_streams")
+        state = {k: v for k, v in self.__dict__.items() if k not in transient}
+        return {**state, "operations": [], "param_operations": []}
 
 
 def _is_identity(operation: Operation) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from xnn.backends import Kernels, kernels_for
 from xnn.core.validation import check_number, check_same_shape
 from xnn.nn.operations import Array
@@ -22,6 +24,13 @@ class Loss:
 
     def _kernels(self, x: Array) -> Kernels:
         return self.kernels if self.kernels is not None else kernels_for(x)
+
+    # the kernels and the last batch's arrays: rebound or recomputed, never pickled
+    _transient = ("kernels", "prediction", "target", "softmax", "_error", "_normalized",
+                  "_row_sums")
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in self._transient}
 
     def forward(self, prediction: Array, target: Array) -> Array:
         """The loss as a 0-d array of the prediction's backend (no host sync)."""

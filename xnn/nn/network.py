@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from xnn.backends import Backend, get_backend, resolve_dtype, to_numpy
+from xnn.backends import Backend, BackendUnavailableError, get_backend, resolve_dtype, to_numpy
 from xnn.core.inputs import as_features, as_targets
 from xnn.core.random import BookStreams, Streams, seed_sequence
 from xnn.nn.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
@@ -203,6 +203,35 @@ class NeuralNetwork:
         self.backend = target
         self.loss.bind(target.kernels)
         return self
+
+    # -- an ordinary Python object: pickle and copy.deepcopy -------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """Configuration, parameters as host arrays, the backend by name, the streams' places."""
+        return {"layers": self.layers, "loss": self.loss, "seed": self.seed,
+                "backend": self.backend.name, "fused": getattr(self.backend, "fused", False),
+                "dtype": self.dtype, "streams": self.streams, "params": self.state_dict(),
+                "masks": {i: m.state_dict() for i, m in self.mask_streams().items()},
+                "book": self._streams.state_dict() if isinstance(self._streams, BookStreams)
+                else None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Rebuilt on the backend it was pickled on (a clear error if that is unusable here)."""
+        try:
+            backend = get_backend(state["backend"], fused=state["fused"])
+        except BackendUnavailableError as exc:
+            raise BackendUnavailableError(
+                f"this model was pickled on backend {state['backend']!r}, which cannot run "
+                f"here: {exc}; load it with NeuralNetwork.load after model.save, choosing a "
+                "backend") from exc
+        self.__init__(state["layers"], state["loss"], seed=state["seed"], backend=backend,
+                      dtype=state["dtype"], streams=state["streams"])
+        if state["params"]:
+            self.load_state_dict(state["params"])
+        masks = self.mask_streams()
+        for index, mask_state in state["masks"].items():
+            masks[index].load_state_dict(mask_state)
+        if state["book"] is not None:
+            self._streams.load_state_dict(state["book"])
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write architecture, hyper-parameters, dtype and parameters to ``path`` (``.npz``)."""

@@ -52,6 +52,11 @@ class Operation:
     def _input_grad(self, output_grad: Array) -> Array:
         raise NotImplementedError
 
+    _transient = ("kernels", "input_", "output")  # rebound or recomputed; never pickled
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in self._transient}
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 

@@ -130,6 +130,20 @@ class Optimizer:
         """Continue from ``state`` (e.g. restored from a checkpoint) on ``store``."""
         self._state, self._store = state, store
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Hyper-parameters, the network, and the state as host arrays (not the store)."""
+        state = self.state
+        return {**{k: v for k, v in self.__dict__.items() if k not in ("_state", "_store")},
+                "_state": None if state is None else state.state_dict()}
+
+    def __setstate__(self, saved: dict[str, Any]) -> None:
+        state = saved.pop("_state")
+        self.__dict__.update(saved)
+        self._state, self._store = None, None
+        net = self._net
+        if state is not None and net is not None and net.store is not None:
+            self.load_state(OptimizerState.from_state_dict(state, net.backend), net.store)
+
     def _adopt(self, store: ParameterStore) -> None:
         """Keep the state of ``store``'s parameters: moved along if they moved, else new."""
         old = self._store
