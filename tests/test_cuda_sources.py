@@ -189,3 +189,19 @@ def test_activation_grad(compiled, rng, kind, dropout):
     _call(compiled, f"{kind.replace('.', '_')}_grad", z.size, dy, y, mask, dx)
     expected = REFERENCE.activation_grad(dy, y, activation, mask if dropout else None)
     np.testing.assert_allclose(dx, expected, **_close(compiled))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_softmax_cross_entropy_rows_with_logits_beyond_the_dtypes_range(compiled):
+    """Logits ± 0.6 × the largest number differ by more than it: the loss stays finite and
+    matches the reference (zero targets add 0, not 0·∞)."""
+    dtype = compiled[1]
+    big = 0.6 * np.finfo(dtype).max
+    logits = np.array([[big, -big, 0.0], [0.0, 1.0, -big]], dtype=dtype)
+    target = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=dtype)
+    row_loss, softmax = np.empty(2, dtype=dtype), np.empty_like(logits)
+    _call(compiled, "softmax_cross_entropy_rows", 2, logits, target, 3, 2.0, row_loss, softmax)
+    loss, expected_softmax = REFERENCE.softmax_cross_entropy(logits, target)
+    assert np.isfinite(row_loss).all() and np.isfinite(loss)
+    np.testing.assert_allclose(row_loss.sum(), loss, rtol=1e-6)
+    np.testing.assert_allclose(softmax, expected_softmax, **_close(compiled))

@@ -83,10 +83,12 @@ SOURCES: dict[str, ElementwiseSource] = {
             total += e;
         }
         const T log_total = log(total);
+        const T lowest = -(T)(sizeof(T) == 4 ? 3.4028234663852886e38 : 1.7976931348623157e308);
         T loss = 0;
         for (int j = 0; j < classes; ++j) {
             softmax[first + j] /= total;
-            loss -= target[first + j] * (logits[first + j] - top - log_total);
+            const T log_softmax = logits[first + j] - top - log_total;
+            loss -= target[first + j] * (log_softmax < lowest ? lowest : log_softmax);
         }
         row_loss = loss / rows;
         """),

@@ -49,12 +49,18 @@ class Kernels:
         param -= velocity
 
     def softmax_cross_entropy(self, logits: Array, target: Array) -> tuple[Array, Array]:
-        """(L, softmax(z)) with L = −Σ y·log softmax(z) / N, via log-sum-exp; L is 0-d."""
+        """(L, softmax(z)) with L = −Σ y·log softmax(z) / N, via log-sum-exp; L is 0-d.
+
+        log softmax is held at −(the dtype's largest number) where it underflows to −∞ (logits
+        further apart than the dtype's range), so L stays finite for finite logits: a zero
+        target there adds 0, not 0·∞ = NaN.
+        """
         xp = self.xp
         shifted = logits - xp.max(logits, axis=1, keepdims=True)
         exp = xp.exp(shifted)
         sums = xp.sum(exp, axis=1, keepdims=True)
-        loss = -xp.sum(target * (shifted - xp.log(sums))) / logits.shape[0]
+        log_softmax = xp.maximum(shifted - xp.log(sums), xp.finfo(logits.dtype).min)
+        loss = -xp.sum(target * log_softmax) / logits.shape[0]
         return loss, exp / sums
 
     def softmax_cross_entropy_grad(self, softmax: Array, target: Array) -> Array:
@@ -146,4 +152,5 @@ class NumPyKernels(OutKernels):
         sums = np.add.reduce(softmax, axis=1, keepdims=True)
         np.divide(softmax, sums, out=softmax)
         np.subtract(shifted, np.log(sums, out=sums), out=shifted)  # log softmax
+        np.maximum(shifted, np.finfo(shifted.dtype).min, out=shifted)  # finite (see Kernels)
         return np.vdot(target, shifted) * (-1.0 / logits.shape[0]), softmax

@@ -33,11 +33,14 @@ def as_features(X: Any, backend: Backend, dtype: str, n_features: int | None,
 
 
 def as_targets(y: Any, backend: Backend, dtype: str, n_outputs: int, n_rows: int,
-               name: str = "y") -> Any:
-    """``y`` as a (rows, outputs) array of ``backend``: integer labels become one-hot rows.
+               name: str = "y", classes: bool = True) -> Any:
+    """``y`` as a (rows, outputs) array of ``backend``.
 
-    Accepts one-hot (or regression) targets of shape (rows, n_outputs), integer class labels of
-    shape (rows,), and, for a single output, values of shape (rows,).
+    ``classes=True`` (a classification loss): integer class labels of shape (rows,) become
+    one-hot rows, and rows of shape (rows, n_outputs) must be probabilities (non-negative,
+    summing to 1: one-hot or soft labels). ``classes=False`` (a regression loss such as MSE):
+    targets are values, of shape (rows, n_outputs), or (rows,) for a single output, integers
+    included.
     """
     y = _arrive(y, backend, dtype)
     xp = backend.xp
@@ -46,15 +49,21 @@ def as_targets(y: Any, backend: Backend, dtype: str, n_outputs: int, n_rows: int
             f"{name} must have one row per row of X ({n_rows}), got shape {tuple(y.shape)}"
         )
     kind = backend.kind(y)
-    if y.ndim == 1 and kind in "iu":
-        return one_hot_rows(y, n_outputs, backend, dtype, name)
     if kind not in "fiub":
         raise ValueError(f"{name} must hold numbers, got dtype {y.dtype}")
+    if y.ndim == 1 and classes:
+        if kind not in "iu":
+            raise ValueError(
+                f"{name} of shape {tuple(y.shape)} holds {y.dtype}: give integer class labels "
+                f"or rows of shape (rows, {n_outputs})"
+            )
+        return one_hot_rows(y, n_outputs, backend, dtype, name)
     if y.ndim == 1:
         if n_outputs != 1:
             raise ValueError(
-                f"{name} of shape {tuple(y.shape)} holds floats: give integer class labels or "
-                f"targets of shape (rows, {n_outputs})"
+                f"{name} of shape {tuple(y.shape)} gives one value per row, but the model has "
+                f"{n_outputs} outputs: give targets of shape (rows, {n_outputs}) (class labels: "
+                "one-hot encode them with xnn.preprocessing.one_hot)"
             )
         y = xp.reshape(y, (-1, 1))
     if y.shape[1] != n_outputs:
@@ -64,7 +73,23 @@ def as_targets(y: Any, backend: Backend, dtype: str, n_outputs: int, n_rows: int
         )
     y = backend.asarray(y, backend.dtype(dtype))
     check_finite(y, name)
+    if classes:
+        check_probability_rows(y, backend, name)
     return y
+
+
+def check_probability_rows(y: Any, backend: Backend, name: str) -> None:
+    """Each row of ``y`` must be a distribution: entries ≥ 0 summing to 1 (one host sync)."""
+    xp = backend.xp
+    tolerance = 1e-4 if backend.itemsize(y.dtype) < 8 else 1e-9
+    off = xp.abs(xp.sum(y, axis=1) - 1.0) > tolerance * y.shape[1]
+    if bool(xp.any(y < 0) | xp.any(off)):
+        raise ValueError(
+            f"{name} must hold one probability row per sample for a classification loss "
+            "(entries >= 0 summing to 1: one-hot or soft labels); got rows with negative "
+            "entries or sums other than 1 (regression targets need a regression loss such as "
+            "MeanSquaredError)"
+        )
 
 
 def _arrive(x: Any, backend: Backend, dtype: str) -> Any:

@@ -51,13 +51,23 @@ def standardize(X_train: Any, X_test: Any, dtype: Any = "float32") -> tuple[Any,
 
 
 def accuracy(model: Classifier, X: Any, labels: Any) -> float:
-    """Fraction of rows whose largest output is the label (inference mode, one host sync)."""
+    """Fraction of rows whose largest output is the label (inference mode, one host sync).
+
+    ``labels``: integer class labels of shape (rows,), or one-hot rows (their argmax is the
+    label), as ``fit`` takes them. Float labels are refused rather than truncated.
+    """
     X = model.as_features(X)
-    labels = model.backend.asarray(labels)
-    if labels.ndim != 1 or labels.shape[0] != X.shape[0]:
-        raise ValueError(f"labels must have shape ({X.shape[0]},), got {tuple(labels.shape)}")
     backend = model.backend
     xp = backend.xp
+    labels = backend.asarray(labels)
+    if labels.ndim == 2 and labels.shape[0] == X.shape[0]:
+        labels = xp.argmax(labels, axis=1)
+    elif labels.ndim != 1 or labels.shape[0] != X.shape[0]:
+        raise ValueError(f"labels must have shape ({X.shape[0]},) (class labels) or "
+                         f"({X.shape[0]}, classes) (one-hot rows), got {tuple(labels.shape)}")
+    elif backend.kind(labels) not in "iu":
+        raise ValueError(f"labels must be integer class labels, got dtype {labels.dtype} "
+                         "(which would be truncated)")
     correct = None
     for rows in row_blocks(X.shape[0], _CHUNK):
         predicted = xp.argmax(model.forward_batch(X[rows, ...], inference=True), axis=1)

@@ -37,7 +37,7 @@ class BiasActivation(BiasAdd):
         return self._kernels(x).bias_activation(x, self.param, self.activation, self.scale)
 
     def backward(self, output_grad: Array) -> Array | None:
-        check_same_shape(self.output, output_grad, "output_grad")
+        check_same_shape(self._forwarded(), output_grad, "output_grad")
         kernels = self._kernels(output_grad)
         grad = kernels.activation_grad(output_grad, self.output, self.activation, self.scale)
         kernels.sum_rows(grad, out=self.param_grad)

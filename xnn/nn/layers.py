@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import weakref
 from typing import Any
 
 from xnn.backends import Backend
@@ -31,11 +32,23 @@ class Layer:
         self.param_operations: list[ParamOperation] = []  # those of :attr:`operations` with a param
         self.input_grad_needed = True
         self.prefix = ""  # of this layer's names in the store: "0." for the first layer
+        self._owner: weakref.ref[object] | None = None  # the network it belongs to
         self._streams: Streams | None = None
         self._key: tuple[int, ...] = ()
 
-    def attach(self, streams: Streams, index: int, key: tuple[int, ...]) -> None:
-        """Make this the ``index``-th layer of a model drawing from ``streams`` child ``key``."""
+    def attach(self, owner: object, streams: Streams, index: int, key: tuple[int, ...]) -> None:
+        """Make this the ``index``-th layer of ``owner``, drawing from ``streams`` child ``key``.
+
+        A layer belongs to one network (it holds views of that network's parameters): a second
+        one is refused while the first is alive.
+        """
+        current = self._owner() if self._owner is not None else None
+        if current is not None and current is not owner:
+            raise ValueError(
+                f"{self!r} already belongs to another NeuralNetwork: a layer holds that "
+                "network's parameters, so sharing it would train both at once; create new "
+                "layer objects (or copy.deepcopy the other network)")
+        self._owner = weakref.ref(owner)
         self.prefix, self._streams, self._key = f"{index}.", streams, key
 
     @property
@@ -89,9 +102,9 @@ class Layer:
 
     def __getstate__(self) -> dict[str, Any]:
         """The layer's configuration: its network rebuilds the rest (see its ``__setstate__``)."""
-        transient = ("operations", "param_operations", "input_", "output", "_streams")
+        transient = ("operations", "param_operations", "input_", "output", "_streams", "_owner")
         state = {k: v for k, v in self.__dict__.items() if k not in transient}
-        return {**state, "operations": [], "param_operations": []}
+        return {**state, "operations": [], "param_operations": [], "_owner": None}
 
 
 def _is_identity(operation: Operation) -> bool:

@@ -16,6 +16,7 @@ class Loss:
 
     prediction: Array
     target: Array
+    classifies = False  # whether targets are classes (labels, probability rows) or values
     kernels: Kernels | None = None  # set by the network that owns the loss; None on its own
 
     def bind(self, kernels: Kernels | None) -> None:
@@ -40,6 +41,9 @@ class Loss:
 
     def backward(self) -> Array:
         """∂loss/∂prediction, of the prediction's shape."""
+        if "prediction" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}.backward() before forward: call "
+                               "loss.forward(prediction, target) first")
         input_grad = self._input_grad()
         check_same_shape(self.prediction, input_grad, "loss gradient")
         return input_grad
@@ -62,6 +66,8 @@ class MeanSquaredError(Loss):
     """
 
     def __init__(self, normalize: bool = False) -> None:
+        if isinstance(normalize, str) or normalize not in (True, False):
+            raise TypeError(f"normalize must be True or False, got {normalize!r}")
         self.normalize = bool(normalize)
 
     def _output(self) -> Array:
@@ -94,6 +100,8 @@ class SoftmaxCrossEntropy(Loss):
     gradient ignored. This loss and its gradient agree exactly; ``eps`` is kept for the book's
     signature and is not needed by the stable formulation.
     """
+
+    classifies = True
 
     def __init__(self, eps: float = 1e-9) -> None:
         self.eps = check_number(eps, "eps", low=0.0, high=1.0, high_open=True)

@@ -52,7 +52,7 @@ class NeuralNetwork:
         self._streams = STREAMS[streams](seed)
         self.store: ParameterStore | None = None
         for index, layer in enumerate(self.layers):
-            layer.attach(self._streams, index, (_INIT, index))
+            layer.attach(self, self._streams, index, (_INIT, index))
         self.layers[0].input_grad_needed = False  # nobody reads the gradient of the data
         self.loss.bind(self.backend.kernels)
         self.reseed_dropout(self._streams)
@@ -64,6 +64,9 @@ class NeuralNetwork:
 
     def backward(self, loss_grad: Array) -> None:
         """Back-propagate ``loss_grad`` through every layer, filling the parameter gradients."""
+        if self.store is None:
+            raise RuntimeError("backward before forward: the model has no parameters yet; call "
+                               "model.forward(X) (or train_batch) first")
         grad = loss_grad
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
@@ -137,8 +140,10 @@ class NeuralNetwork:
         return as_features(X, self.backend, self.dtype, self.n_features, name, check_values)
 
     def as_targets(self, y: Any, n_rows: int, name: str = "y") -> Array:
-        """``y`` checked, one-hot encoded if it holds labels, and moved to this backend."""
-        return as_targets(y, self.backend, self.dtype, self.n_outputs, n_rows, name)
+        """``y`` checked and moved to this backend: class labels (one-hot encoded) or
+        probability rows for a classification loss, values for a regression loss."""
+        return as_targets(y, self.backend, self.dtype, self.n_outputs, n_rows, name,
+                          classes=self.loss.classifies)
 
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -33,10 +33,18 @@ class Operation:
 
     def backward(self, output_grad: Array) -> Array:
         """dx = dy · ∂f/∂x, with the book's shape checks on both sides."""
-        check_same_shape(self.output, output_grad, "output_grad")
+        check_same_shape(self._forwarded(), output_grad, "output_grad")
         input_grad = self._input_grad(output_grad)
         check_same_shape(self.input_, input_grad, "input_grad")
         return input_grad
+
+    def _forwarded(self) -> Array:
+        """The last forward pass's output; an error saying what to call first if none."""
+        try:
+            return self.output
+        except AttributeError:
+            raise RuntimeError(f"{type(self).__name__}.backward() before forward: call "
+                               "forward(x) first") from None
 
     def bind(self, kernels: Kernels | None) -> None:
         """Run on ``kernels`` from now on (``None``: those of each call's input)."""
@@ -89,7 +97,7 @@ class ParamOperation(Operation):
         self._param[...] = values
 
     def backward(self, output_grad: Array) -> Array | None:
-        check_same_shape(self.output, output_grad, "output_grad")
+        check_same_shape(self._forwarded(), output_grad, "output_grad")
         self._write_param_grad(output_grad)
         if not self.input_grad_needed:
             return None

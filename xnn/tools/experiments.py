@@ -19,7 +19,7 @@ import numpy as np
 
 from xnn.backends import Backend, get_backend
 from xnn.core.files import atomic_write
-from xnn.data.preprocessing import accuracy, standardize
+from xnn.data.preprocessing import accuracy, one_hot, standardize
 from xnn.nn.activations import Linear, ReLU, Sigmoid, Tanh
 from xnn.nn.layers import Dense
 from xnn.nn.losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
@@ -170,10 +170,11 @@ def run_experiments(names: Sequence[str], data: tuple[Any, ...], backend: str | 
         n_epochs = epochs or experiment.epochs
         log(f"\n== {name}: {experiment.description}; {n_epochs} epochs on {backend.name} {dtype}"
             f", {streams} random streams")
+        train_targets, test_targets = _targets(model, y_train, y_test, dtype)
         with _progress_bar(n_epochs, name, progress) as (on_epoch, say):
             history = Trainer(model, optimizer, log=say or log).fit(
-                X_train, y_train, X_test, y_test, epochs=n_epochs, eval_every=10, seed=seed,
-                batch_size=60, on_epoch=on_epoch)
+                X_train, train_targets, X_test, test_targets, epochs=n_epochs, eval_every=10,
+                seed=seed, batch_size=60, on_epoch=on_epoch)
         result = Result(
             name=name, book_accuracy=experiment.book_accuracy,
             accuracy=100 * accuracy(model, X_test, y_test),
@@ -188,6 +189,13 @@ def run_experiments(names: Sequence[str], data: tuple[Any, ...], backend: str | 
             f"(book: {experiment.book_accuracy:.2f}%)")
         results.append(result)
     return results
+
+
+def _targets(model: NeuralNetwork, y_train: Any, y_test: Any, dtype: str) -> tuple[Any, Any]:
+    """Labels for a classification loss; one-hot rows for MSE, as the book gave both."""
+    if model.loss.classifies:
+        return y_train, y_test
+    return (one_hot(y_train, model.n_outputs, dtype), one_hot(y_test, model.n_outputs, dtype))
 
 
 class _progress_bar:
