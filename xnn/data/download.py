@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import subprocess
 import sys
 import tempfile
 import urllib.error
@@ -12,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_TIMEOUT", "DownloadError", "download"]
+__all__ = ["DEFAULT_TIMEOUT", "DownloadError", "download", "pip_download"]
 
 DEFAULT_TIMEOUT = 15.0  # seconds per blocking socket operation; a blocked network fails fast
 _CHUNK = 1 << 20
@@ -51,6 +52,28 @@ def download(url: str, dest: str | os.PathLike[str], *, sha256: str | None = Non
             raise
         raise DownloadError(f"download of {url} failed: {type(error).__name__}: {error}") from error
     return dest
+
+
+def pip_download(requirement: str, dest: str | os.PathLike[str], timeout: float = 900.0) -> Path:
+    """``pip download`` one wheel of ``requirement`` (no dependencies, no build) into ``dest``."""
+    dest = Path(dest)
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               requirement, "-d", str(dest)]
+    try:  # pip's own progress bar goes to our stderr when that is a real file
+        sys.stderr.flush()
+        stdout: int | None = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        stdout = subprocess.DEVNULL
+    result = subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE, text=True,
+                            timeout=timeout, check=False)
+    if result.returncode != 0:
+        tail = " | ".join(result.stderr.strip().splitlines()[-3:])
+        raise DownloadError(f"`pip download {requirement}` exited with {result.returncode}: "
+                            f"{tail}")
+    wheels = sorted(dest.glob("*.whl"))
+    if len(wheels) != 1:
+        raise DownloadError(f"`pip download {requirement}` left {len(wheels)} wheels in {dest}")
+    return wheels[0]
 
 
 def _stream(url: str, file: Any, hashes: dict[str, Any], progress: bool, timeout: float) -> None:

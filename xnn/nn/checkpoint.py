@@ -9,10 +9,11 @@ and losses but not the network, which calls it (:meth:`xnn.NeuralNetwork.save` a
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -21,12 +22,16 @@ from xnn.nn.activations import ACTIVATIONS, Activation
 from xnn.nn.layers import Dense, Layer
 from xnn.nn.losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
 
-__all__ = ["FORMAT", "CheckpointError", "SavedModel", "read_checkpoint", "write_checkpoint"]
+__all__ = ["FORMAT", "CheckpointError", "SavedModel", "read_arrays", "read_checkpoint",
+           "write_checkpoint"]
 
 FORMAT = "xnn-checkpoint-1"
 _LOSSES: dict[str, type[Loss]] = {cls.__name__: cls for cls in (MeanSquaredError,
                                                                  SoftmaxCrossEntropy)}
 _ACTIVATION_NAMES = {cls.__name__: name for name, cls in ACTIVATIONS.items()}  # files name classes
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0}
+_DEFLATE_RATIO = 1032  # DEFLATE never expands a byte to more than about 1032 (RFC 1951)
 
 
 class CheckpointError(ValueError):
@@ -54,11 +59,7 @@ def write_checkpoint(model: Any, path: str | os.PathLike[str], params: list[np.n
 
 def read_checkpoint(path: str | os.PathLike[str]) -> SavedModel:
     """The model saved at ``path``, checked, as parts to build a network from."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            contents = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise CheckpointError(f"{path} is not a readable xnn checkpoint: {exc}") from exc
+    contents = read_arrays(path)
     if str(contents.get("format", "")) != FORMAT:
         raise CheckpointError(f"{path} is not an {FORMAT} file")
     try:
@@ -77,6 +78,65 @@ def read_checkpoint(path: str | os.PathLike[str]) -> SavedModel:
         if not np.all(np.isfinite(p)):
             raise CheckpointError(f"{path}: parameters contain NaN or inf")
     return SavedModel(layers, loss, options, config["n_features"], params)
+
+
+def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` at ``path`` by name; CheckpointError for anything else.
+
+    Each member's ``.npy`` header is read and checked against the member's size (and that
+    against the file's) before its array is allocated, so a header that claims terabytes, a
+    pickled object array or a file of another kind (an ``.npy``, a text file) is refused with a
+    ``CheckpointError`` naming the file, never a MemoryError or TypeError.
+    """
+    try:
+        size = os.path.getsize(path)
+        with zipfile.ZipFile(path) as archive:
+            return {info.filename.removesuffix(".npy"): _read_member(archive, info, size)
+                    for info in archive.infolist()}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"{path} is not a readable xnn checkpoint: {exc}") from exc
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, archive_size: int
+                 ) -> np.ndarray:
+    """One ``.npy`` member, its header checked before anything is allocated for it."""
+    name = info.filename
+    if not name.endswith(".npy"):
+        raise ValueError(f"member {name!r} is not an .npy array")
+    if info.compress_type == zipfile.ZIP_STORED:
+        fits = info.compress_size <= archive_size and info.file_size == info.compress_size
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        fits = (info.compress_size <= archive_size
+                and info.file_size <= _DEFLATE_RATIO * info.compress_size + 1024)
+    else:
+        raise ValueError(f"member {name!r} uses an unsupported compression "
+                         f"(method {info.compress_type}; expected stored or deflated)")
+    if not fits:
+        raise ValueError(f"member {name!r} claims {info.file_size} bytes, more than the "
+                         f"{archive_size}-byte file can hold")
+    with archive.open(info) as member:
+        shape, fortran, dtype = _npy_header(member, name)
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes != info.file_size - member.tell():
+            raise ValueError(f"member {name!r}: its header declares shape {shape} of {dtype} "
+                             f"({nbytes} bytes), but it holds "
+                             f"{info.file_size - member.tell()} bytes of data")
+        data = bytearray(nbytes)
+        if member.readinto(data) != nbytes:
+            raise ValueError(f"member {name!r} is truncated")
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def _npy_header(member: IO[bytes], name: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, Fortran order, dtype) from an ``.npy`` header; no object (pickled) arrays."""
+    version = np.lib.format.read_magic(member)
+    if version not in _NPY_HEADERS:
+        raise ValueError(f"member {name!r} is .npy format {version[0]}.{version[1]}; "
+                         "expected 1.0 or 2.0")
+    shape, fortran, dtype = _NPY_HEADERS[version](member)
+    if dtype.hasobject:
+        raise ValueError(f"member {name!r} holds Python objects (pickles are never loaded)")
+    return shape, fortran, dtype
 
 
 def _describe(model: Any) -> dict[str, Any]:

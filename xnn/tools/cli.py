@@ -3,59 +3,130 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
+import math
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import NoReturn
 
 from xnn.backends import BACKEND_NAMES, BackendUnavailableError
 
-__all__ = ["main"]
+__all__ = ["EXIT_DATA", "EXIT_FAILED", "EXIT_UNAVAILABLE", "EXIT_USAGE", "Parser", "integer",
+           "main", "number", "output_file"]
 
-EXIT_USAGE, EXIT_UNAVAILABLE = 2, 3  # as for `xnn parity`: bad arguments; backend not here
+EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_DATA = 1, 2, 3, 4
+EXIT_CODES = """exit status:
+  0  done
+  1  the run failed (`xnn parity`: parity does not hold)
+  2  bad arguments, or a bad $XNN_BACKEND
+  3  a backend that cannot run on this machine
+  4  the data could not be loaded (download failed, offline without a cache, bad IDX files)"""
 
 # subcommands that live in their own module, each with main(argv) -> int
 _DELEGATED = {"parity": "xnn.tools.parity_command", "bench": "xnn.tools.bench"}
+_BACKEND_CHOICES = (*BACKEND_NAMES, "auto")
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr, with exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``PROG: error: MESSAGE (see `PROG --help`)`` and exit with status 2."""
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer in [``low``, ``high``]."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low or (high is not None and value > high):
+            expected = f">= {low}" if high is None else f"from {low} to {high}"
+            raise argparse.ArgumentTypeError(f"must be an integer {expected}, got {value}")
+        return value
+    parse.__name__ = "integer"  # argparse says "invalid integer value: 'x'"
+    return parse
+
+
+def number(low: float) -> Callable[[str], float]:
+    """An argparse type: a finite number >= ``low`` (no NaN, no infinity)."""
+    def parse(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value) or value < low:
+            raise argparse.ArgumentTypeError(f"must be a finite number >= {low}, got {text}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+def output_file(text: str) -> str:
+    """An argparse type: a path a file can be written at (not a directory, not under a file)."""
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory; expected a file path")
+    ancestor = next((p for p in path.absolute().parents if p.exists()), None)
+    if ancestor is not None and not ancestor.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: {ancestor} is a file, not a directory")
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``xnn`` command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in _DELEGATED:
-        return importlib.import_module(_DELEGATED[argv[0]]).main(argv[1:])
-    args = _parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except BackendUnavailableError as exc:
-        print(f"xnn: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
+    with _messages_to_stderr():
+        try:
+            if argv and argv[0] in _DELEGATED:
+                return importlib.import_module(_DELEGATED[argv[0]]).main(argv[1:])
+            args = _parser().parse_args(argv)
+        except SystemExit as exc:  # --help (0) or a usage error (2), already printed
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        try:
+            return args.run(args)
+        except BackendUnavailableError as exc:
+            print(f"xnn: {exc}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xnn", description=__doc__)
+    parser = Parser(prog="xnn", description=__doc__, epilog=EXIT_CODES,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    chapter = commands.add_parser("chapter4", help="run the chapter's MNIST experiments")
+    chapter = commands.add_parser("chapter4", help="run the chapter's MNIST experiments",
+                                  epilog=EXIT_CODES,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     chapter.add_argument("names", nargs="*", help="experiments to run (default: dropout deep)")
     chapter.add_argument("--all", action="store_true", help="run every experiment (the table)")
     chapter.add_argument("--list", action="store_true", help="list the experiments and exit")
-    chapter.add_argument("--backend", choices=(*BACKEND_NAMES, "auto"), default=None,
+    chapter.add_argument("--backend", choices=_BACKEND_CHOICES, default=None,
                          help="array backend (default: $XNN_BACKEND, else numpy)")
     chapter.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    chapter.add_argument("--epochs", type=int, default=None,
+    chapter.add_argument("--epochs", type=integer(1), default=None,
                          help="override every experiment's epochs (for quick runs)")
-    chapter.add_argument("--seed", type=int, default=20190119)
+    chapter.add_argument("--seed", type=integer(0, 2**32 - 1), default=20190119,
+                         help="seed of the weights, batch order and dropout masks "
+                              "(0 to 2**32 - 1; default 20190119)")
     chapter.add_argument("--streams", choices=("book", "independent"), default="book",
                          help="random draws: the book's own (default, so differences from the "
                               "book are xnn's fixes, not luck; with --dtype float64, the book's "
                               "runs) or xnn's independent streams")
     chapter.add_argument("--results", default="results", help="directory for the tables and plot")
     chapter.add_argument("--data", default=None, help="directory holding the four MNIST IDX files")
-    chapter.add_argument("--limit", type=int, default=None,
-                         help="train on the first N images only (smoke runs)")
+    chapter.add_argument("--limit", type=integer(1), default=None,
+                         help="train on the first N images only and test on the first "
+                              "max(N // 6, 1) (smoke runs; N >= 1)")
     chapter.add_argument("--no-progress", action="store_true", help="no progress bar")
+    chapter.add_argument("--resume", action="store_true",
+                         help="skip the experiments already finished in --results (same options)"
+                              " and continue an interrupted one from its checkpoint there")
     chapter.set_defaults(run=_chapter4)
 
-    data = commands.add_parser("data", help="fetch a dataset into the cache (for offline use)")
+    data = commands.add_parser("data", help="fetch a dataset into the cache (for offline use)",
+                               epilog=EXIT_CODES,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
     data.add_argument("dataset", choices=("mnist",))
     data.add_argument("--cache-dir", default=None)
     data.set_defaults(run=_data)
@@ -66,14 +137,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _chapter4(args: argparse.Namespace) -> int:
-    from xnn.tools.experiments import (
-        DEFAULT_NAMES,
-        EXPERIMENTS,
-        load_chapter_data,
-        markdown_table,
-        run_experiments,
-        write_results,
-    )
+    from xnn.tools.chapter import run_experiments
+    from xnn.tools.experiments import DEFAULT_NAMES, EXPERIMENTS, load_chapter_data
+    from xnn.tools.results import markdown_table, write_results
 
     if args.list:
         for experiment in EXPERIMENTS.values():
@@ -83,26 +149,88 @@ def _chapter4(args: argparse.Namespace) -> int:
     names = list(EXPERIMENTS) if args.all else (args.names or list(DEFAULT_NAMES))
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
-        print(f"xnn: unknown experiment(s) {', '.join(unknown)}; see `xnn chapter4 --list`",
-              file=sys.stderr)
-        return EXIT_USAGE
-    if args.epochs is not None and args.epochs < 1:
-        print("xnn: --epochs must be >= 1", file=sys.stderr)
-        return EXIT_USAGE
+        return _usage(f"unknown experiment(s) {', '.join(unknown)}; see `xnn chapter4 --list`")
+    backend_name = args.backend or os.environ.get("XNN_BACKEND") or "numpy"
+    if backend_name not in _BACKEND_CHOICES:
+        return _usage(f"$XNN_BACKEND is {backend_name!r}, which is not a backend; expected one "
+                      f"of {', '.join(_BACKEND_CHOICES)} (or give --backend)")
+    if args.data is not None and not Path(args.data).expanduser().is_dir():
+        return _usage(f"--data {args.data}: not a directory (expected the one holding the "
+                      "four MNIST IDX files)")
+    if Path(args.results).exists() and not Path(args.results).is_dir():
+        return _usage(f"--results {args.results}: not a directory")
     from xnn.backends import get_backend
+    from xnn.data import MnistError
 
-    backend = get_backend(args.backend)  # fail before loading data if it is unusable
-    data = load_chapter_data(args.data, args.dtype, args.limit)
+    backend = get_backend(backend_name)  # fail before loading data if it is unusable
+    try:
+        data = load_chapter_data(args.data, args.dtype, args.limit)
+    except (MnistError, ValueError) as exc:
+        print(f"xnn: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_DATA
     results = run_experiments(names, data, backend, args.dtype, args.epochs, args.seed,
-                              progress=not args.no_progress, streams=args.streams)
+                              progress=not args.no_progress, streams=args.streams,
+                              results_dir=args.results, resume=args.resume)
     print("\n" + markdown_table(results))
-    for path in write_results(results, args.results):
+    try:
+        written = write_results(results, args.results)
+    except OSError as exc:
+        print(f"xnn: could not write the results to {args.results}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    for path in written:
         print(f"wrote {path}")
     return 0
 
 
 def _data(args: argparse.Namespace) -> int:
-    from xnn.data import fetch_mnist
+    from xnn.data import MnistError, fetch_mnist
 
-    print(f"MNIST is in {fetch_mnist(cache_dir=args.cache_dir)}")
+    try:
+        path = fetch_mnist(cache_dir=args.cache_dir)
+    except MnistError as exc:
+        print(f"xnn: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_DATA
+    print(f"MNIST is in {path}")
     return 0
+
+
+def _usage(message: str) -> int:
+    print(f"xnn: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _one_line(error: BaseException) -> str:
+    """An error's message on one line: its first line, then its list items joined by '; '."""
+    first, *rest = str(error).splitlines() or [type(error).__name__]
+    items = "; ".join(line.strip().removeprefix("- ") for line in rest if line.strip())
+    return f"{first} {items}" if items else first
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler writing to whatever ``sys.stderr`` is at the time (tests replace it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _messages_to_stderr() -> Iterator[None]:
+    """The library's log messages (INFO and up) as ``xnn: message`` lines on stderr."""
+    logger = logging.getLogger("xnn")
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("xnn: %(message)s"))
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]

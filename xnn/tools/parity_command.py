@@ -3,7 +3,8 @@
 Trains the chapter's model (``--model chapter``: the ``momentum`` experiment) or the deep one
 (``--model deep``) from one seed on each backend, on synthetic MNIST-shaped data (no download),
 prints the report, and exits 0 when parity holds, 1 when it fails (naming the first step and
-parameter that diverged), 2 on bad arguments and 3 when a backend cannot run here.
+parameter that diverged), 2 on bad arguments (each checked before anything runs) and 3 when a
+backend cannot run here.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Callable
 
 import numpy as np
 
 from xnn.backends import BACKEND_NAMES, BackendUnavailableError
 from xnn.core.files import atomic_write
+from xnn.tools.cli import Parser, integer, number, output_file
 from xnn.tools.experiments import EXPERIMENTS
 from xnn.tools.parity import SEED, TOLERANCES, check_parity
 
@@ -70,14 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model {args.model} (the chapter's {experiment.name!r}: {experiment.description})"
           f"\n{report.format()}")
     if args.json:
-        with atomic_write(args.json, "w", encoding="utf-8") as file:
-            json.dump({"model": args.model, "rows": args.rows, **report.to_dict()}, file,
-                      indent=2)
+        try:
+            with atomic_write(args.json, "w", encoding="utf-8") as file:
+                json.dump({"model": args.model, "rows": args.rows, **report.to_dict()}, file,
+                          indent=2)
+        except OSError as exc:
+            print(f"xnn parity: could not write --json {args.json}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     return EXIT_OK if report.passed else EXIT_FAILED
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="xnn parity",
         description="Train one model from one seed on two or more backends and compare them "
                     "step by step; the first backend is the reference. Exit status: 0 parity, "
@@ -85,25 +90,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("backends", nargs="+", choices=BACKEND_NAMES, metavar="BACKEND",
                         help=f"two or more of: {', '.join(BACKEND_NAMES)}")
     parser.add_argument("--model", choices=sorted(MODELS), default="chapter")
-    parser.add_argument("--steps", type=_integer(1), default=50, help="optimizer steps (50)")
+    parser.add_argument("--steps", type=integer(1), default=50, help="optimizer steps (50)")
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    parser.add_argument("--batch-size", type=_integer(1), default=60, help="rows per step (60)")
-    parser.add_argument("--seed", type=_integer(0), default=SEED,
+    parser.add_argument("--batch-size", type=integer(1), default=60, help="rows per step (60)")
+    parser.add_argument("--seed", type=integer(0), default=SEED,
                         help=f"data, weights, batch order, dropout masks ({SEED})")
-    parser.add_argument("--rows", type=_integer(1), default=2000, help="training rows (2000)")
+    parser.add_argument("--rows", type=integer(1), default=2000, help="training rows (2000)")
     parser.add_argument("--compare", choices=("steps", "metrics"), default="steps",
                         help="judge every step (default) or only the final metrics")
-    parser.add_argument("--per-step", type=float, metavar="RTOL",
+    parser.add_argument("--per-step", type=number(0.0), metavar="RTOL",
                         help="relative difference allowed per step (1e-10 float64, 1e-5 float32)")
-    parser.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    parser.add_argument("--json", metavar="PATH", type=output_file,
+                        help="also write the report as JSON")
     return parser
 
-
-def _integer(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer >= ``minimum``."""
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
-        return value
-    return parse

@@ -14,14 +14,13 @@ import hashlib
 import json
 import math
 import os
-import zipfile
 from typing import Any
 
 import numpy as np
 
 from xnn.backends import on_device, to_numpy
 from xnn.core.files import atomic_write
-from xnn.nn.checkpoint import CheckpointError
+from xnn.nn.checkpoint import CheckpointError, read_arrays
 from xnn.train.history import History
 from xnn.train.state import TrainingState
 
@@ -78,16 +77,13 @@ def write_training_checkpoint(path: str | os.PathLike[str], state: TrainingState
 def read_training_checkpoint(path: str | os.PathLike[str]) -> tuple[TrainingState,
                                                                      dict[str, Any]]:
     """The state saved at ``path`` and its fingerprint (``CheckpointError`` if unreadable)."""
+    contents = read_arrays(path)  # headers checked before anything is allocated
+    if "format" not in contents or str(contents["format"]) != FORMAT:
+        raise CheckpointError(f"{path} is not an {FORMAT} file")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if "format" not in archive.files or str(archive["format"]) != FORMAT:
-                raise CheckpointError(f"{path} is not an {FORMAT} file")
-            contents = {name: archive[name] for name in archive.files}
         meta = json.loads(str(contents["meta"]))
         state = _state(meta, contents)
-    except CheckpointError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{path} is not a readable training checkpoint: {exc}") from exc
     return state, meta["fingerprint"]
 

@@ -18,10 +18,10 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from xnn.backends import BACKEND_NAMES, BackendUnavailableError, available_backends, get_backend
+from xnn.core.files import atomic_write
 from xnn.tools.bench.jax_runner import load_jax
 from xnn.tools.bench.machine import cpu_counters, machine_info, others_share
 from xnn.tools.bench.memory import memory_in_subprocess
@@ -29,6 +29,7 @@ from xnn.tools.bench.pytorch import GPU_BACKENDS, load_torch
 from xnn.tools.bench.report import markdown
 from xnn.tools.bench.timing import Frameworks, bench_inference, bench_training
 from xnn.tools.bench.workloads import MODELS, make_data
+from xnn.tools.cli import EXIT_UNAVAILABLE, Parser, integer, output_file
 
 __all__ = ["Settings", "load_frameworks", "main", "run"]
 
@@ -111,25 +112,31 @@ def _training_cases(settings: Settings) -> Iterator[tuple[str, str, int]]:
 def main(argv: list[str] | None = None) -> int:
     """Run ``xnn bench`` with ``argv`` (default: the command line); returns the exit status."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # a usage error exits with status 2, in one line
     try:
         settings = _settings(args)
-    except (ValueError, BackendUnavailableError) as exc:
+    except ValueError as exc:
         parser.error(str(exc))
+    except BackendUnavailableError as exc:
+        print(f"xnn bench: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     words = sys.argv[1:] if argv is None else argv
     result = run(settings, " ".join(["xnn bench", *words]),
                  log=lambda line: print(f"[bench] {line}", file=sys.stderr, flush=True))
     text = markdown(result)
     print(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    if args.markdown:
-        Path(args.markdown).write_text(text)
+    for path, content in ((args.json, json.dumps(result, indent=2) + "\n"),
+                          (args.markdown, text)):
+        if path:
+            with atomic_write(path, "w", encoding="utf-8") as file:
+                file.write(content)
     return 0
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xnn bench", description=__doc__.splitlines()[0])
+    parser = Parser(prog="xnn bench", description=__doc__.splitlines()[0],
+                    epilog="exit status: 0 done, 2 bad arguments, 3 a backend that cannot run "
+                           "here")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 6000 rows, 1000 inference rows, 1 repeat")
     parser.add_argument("--backends", default=None,
@@ -152,9 +159,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="do not time torch.compile (its first compile takes a while)")
     parser.add_argument("--no-jax", action="store_true", help="do not time JAX")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
-    parser.add_argument("--seed", type=int, default=20190119)
-    parser.add_argument("--json", metavar="PATH", help="also write the result as JSON")
-    parser.add_argument("--markdown", metavar="PATH", help="also write the markdown report")
+    parser.add_argument("--seed", type=integer(0), default=20190119)
+    parser.add_argument("--json", metavar="PATH", type=output_file,
+                        help="also write the result as JSON")
+    parser.add_argument("--markdown", metavar="PATH", type=output_file,
+                        help="also write the markdown report")
     return parser
 
 
