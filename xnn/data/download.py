@@ -7,11 +7,12 @@ import http.client
 import os
 import subprocess
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from xnn.core.files import atomic_write
 
 __all__ = ["DEFAULT_TIMEOUT", "DownloadError", "download", "pip_download"]
 
@@ -33,23 +34,18 @@ def download(url: str, dest: str | os.PathLike[str], *, sha256: str | None = Non
     length and hashes check out; on any failure it is deleted and DownloadError is raised.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     expected = {name: value.lower() for name, value in (("sha256", sha256), ("md5", md5)) if value}
     hashes = {name: hashlib.new(name) for name in expected}
-    fd, temp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    temp = Path(temp_name)
     try:
-        with os.fdopen(fd, "wb") as file:
+        with atomic_write(dest) as file:  # renamed into place only if no error is raised here
             _stream(url, file, hashes, progress, timeout)
-        for name, want in expected.items():
-            got = hashes[name].hexdigest()
-            if got != want:
-                raise DownloadError(f"{name} mismatch for {url}: expected {want}, got {got}")
-        os.replace(temp, dest)
-    except BaseException as error:
-        temp.unlink(missing_ok=True)
-        if isinstance(error, DownloadError) or not isinstance(error, Exception):
-            raise
+            for name, want in expected.items():
+                got = hashes[name].hexdigest()
+                if got != want:
+                    raise DownloadError(f"{name} mismatch for {url}: expected {want}, got {got}")
+    except DownloadError:
+        raise
+    except Exception as error:
         raise DownloadError(f"download of {url} failed: {type(error).__name__}: {error}") from error
     return dest
 
