@@ -52,16 +52,21 @@ def test_momentum_rule_over_two_steps(backend, rng):
         np.testing.assert_allclose(to_numpy(param), t0 - v1 - v2, **tolerance)
 
 
+def _started(schedule, lr, epochs):
+    schedule.start(lr, epochs)
+    return schedule
+
+
 def test_linear_decay_schedule():
-    schedule = LinearDecay(0.15, 0.05, 5)
+    schedule = _started(LinearDecay(0.05), 0.15, 5)
     assert [schedule(k) for k in range(5)] == pytest.approx([0.15, 0.125, 0.1, 0.075, 0.05])
-    assert LinearDecay(0.15, 0.05, 1)(0) == 0.15
+    assert _started(LinearDecay(0.05), 0.15, 1)(0) == 0.15
 
 
 def test_exponential_decay_schedule():
-    schedule = ExponentialDecay(0.2, 0.05, 3)
+    schedule = _started(ExponentialDecay(0.05), 0.2, 3)
     assert [schedule(k) for k in range(3)] == pytest.approx([0.2, 0.1, 0.05])
-    assert ExponentialDecay(0.2, 0.05, 1)(0) == 0.2
+    assert _started(ExponentialDecay(0.05), 0.2, 1)(0) == 0.2
 
 
 @pytest.mark.parametrize("decay_type", ["linear", "exponential"])

@@ -16,7 +16,7 @@ from xnn.backends import Backend, to_numpy
 from xnn.core.validation import check_number, check_positive_int
 from xnn.nn.network import NeuralNetwork
 from xnn.nn.store import ParameterStore
-from xnn.train.schedules import DECAY_TYPES, make_schedule
+from xnn.train.schedules import DECAY_TYPES, Schedule, book_schedule
 
 __all__ = ["SGD", "Optimizer", "OptimizerState", "SGDMomentum"]
 
@@ -50,8 +50,9 @@ class OptimizerState:
 class Optimizer:
     """Updates a network's parameters from its gradients, at a rate that may decay per epoch."""
 
-    def __init__(self, lr: float = 0.01, final_lr: float = 0,
-                 decay_type: str | None = None) -> None:
+    def __init__(self, lr: float = 0.01, final_lr: float = 0, decay_type: str | None = None, *,
+                 schedule: Schedule | None = None, weight_decay: float = 0.0,
+                 clip_norm: float | None = None) -> None:
         self.initial_lr = check_number(lr, "lr", low=0.0, low_open=True)
         self.final_lr = check_number(final_lr, "final_lr", low=0.0)
         if decay_type not in DECAY_TYPES:
@@ -62,9 +63,18 @@ class Optimizer:
             )
         if decay_type == "exponential" and self.final_lr == 0:
             raise ValueError("exponential decay needs final_lr > 0 (it cannot decay to 0)")
+        if schedule is not None and decay_type is not None:
+            raise ValueError("give either decay_type (the book's) or schedule=, not both")
+        if schedule is not None and not isinstance(schedule, Schedule):
+            raise TypeError(f"schedule must be a Schedule such as CosineDecay(), got "
+                            f"{schedule!r}")
         self.decay_type = decay_type
+        self.schedule = schedule if schedule is not None else book_schedule(final_lr, decay_type)
+        self.weight_decay = check_number(weight_decay, "weight_decay", low=0.0)
+        self.clip_norm = None if clip_norm is None else check_number(
+            clip_norm, "clip_norm", low=0.0, low_open=True)
         self.lr = self.initial_lr
-        self.schedule = make_schedule(self.initial_lr, self.final_lr, decay_type, 1)
+        self._epoch = 0
         self._net: NeuralNetwork | None = None
         self.reset()
 
@@ -98,15 +108,25 @@ class Optimizer:
             self._adopt(store)
         return self._state
 
-    def start(self, epochs: int) -> None:
+    def start(self, epochs: int, steps_per_epoch: int = 1) -> None:
         """Begin a run of ``epochs`` epochs at the initial rate (called by ``Trainer.fit``)."""
-        epochs = check_positive_int(epochs, "epochs")
-        self.schedule = make_schedule(self.initial_lr, self.final_lr, self.decay_type, epochs)
+        self.schedule.start(self.initial_lr, check_positive_int(epochs, "epochs"),
+                            steps_per_epoch)
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
         """Use the rate of epoch ``epoch`` (0-based) of the current run."""
-        self.lr = self.schedule(epoch)
+        self._epoch = epoch
+        self.lr = self.schedule.lr(epoch, 0)
+
+    def set_step(self, step: int) -> None:
+        """Use the rate of ``step`` (0-based) of the current epoch, for per-step schedules."""
+        if self.schedule.per == "step":
+            self.lr = self.schedule.lr(self._epoch, step)
+
+    def evaluated(self, val_loss: float) -> None:
+        """Tell the schedule an evaluation's loss (``ReduceLROnPlateau`` acts on it)."""
+        self.schedule.evaluated(val_loss)
 
     def step(self) -> None:
         """Update every parameter of :attr:`net` in place from its latest gradient."""
@@ -118,8 +138,10 @@ class Optimizer:
             raise RuntimeError("the network has no parameters yet; run a forward pass first")
         if store is not self._store:  # new parameters, or the same ones moved
             self._adopt(store)
-        self.update(self._state, store, self.lr)
+        if self.clip_norm is not None:
+            store.kernels.clip_norm(store.grads, self.clip_norm)
         self._state.step += 1
+        self.update(self._state, store, self.lr)
 
     def reset(self) -> None:
         """Forget any state (momentum); the learning-rate schedule is unaffected."""
@@ -156,7 +178,8 @@ class Optimizer:
     def config(self) -> dict[str, Any]:
         """The hyper-parameters, by name (what a training checkpoint belongs to)."""
         return {"type": type(self).__name__, "lr": self.initial_lr, "final_lr": self.final_lr,
-                "decay_type": self.decay_type}
+                "decay_type": self.decay_type, "schedule": repr(self.schedule),
+                "weight_decay": self.weight_decay, "clip_norm": self.clip_norm}
 
     def __repr__(self) -> str:
         decay = ""

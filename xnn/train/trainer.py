@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from xnn.core.validation import check_positive_int
 from xnn.nn.network import NeuralNetwork
 from xnn.nn.operations import Array
 from xnn.train import checkpoints
+from xnn.train.callbacks import Callback
 from xnn.train.history import History
 from xnn.train.optimizers import Optimizer
 from xnn.train.run import Run, capture, restore, roll_back, snapshot
@@ -48,7 +49,8 @@ class Trainer:
             early_stopping: bool = True, verbose: bool = True,
             on_epoch: Callable[[dict[str, Any]], None] | None = None,
             state: TrainingState | None = None, checkpoint: PathLike | None = None,
-            checkpoint_every: int = 1, resume: PathLike | None = None) -> History:
+            checkpoint_every: int = 1, resume: PathLike | None = None,
+            callbacks: Sequence[Callback] = ()) -> History:
         """Train for ``epochs`` epochs, evaluating on the test set every ``eval_every``.
 
         With ``early_stopping``, training stops at the first evaluation whose loss is not lower
@@ -64,6 +66,11 @@ class Trainer:
         from that file when it exists, else from the start); ``state`` does the same from a
         :meth:`state_dict`. If the loss turns NaN or infinite, or the fit is interrupted, the
         model keeps its last good parameters (and the checkpoint its last finished epoch).
+
+        ``callbacks`` (:class:`xnn.Callback`) hear ``on_fit_start(trainer)``,
+        ``on_epoch_end(trainer, record)``, ``on_evaluate(trainer, record)`` and
+        ``on_fit_end(trainer, history)``, in the order given; setting
+        ``trainer.stop_training = True`` ends the fit after the current epoch.
         """
         net, optim = self.net, self.optim
         say = self.log if verbose else _silent
@@ -90,10 +97,14 @@ class Trainer:
         run = self._run = Run(order=streams.permutations((_SHUFFLE,)))
         xp, rows = net.backend.xp, min(batch_size, X.shape[0])  # one batch, refilled each step
         batch = (xp.empty_like(X[:rows, ...]), xp.empty_like(y[:rows, ...]))
-        optim.start(epochs)
+        optim.start(epochs, -(-X.shape[0] // rows))
         if state is not None:
             restore(net, optim, run, state)
             self.best_loss = run.best_loss
+        self.stop_training = False
+        callbacks = list(callbacks)
+        for callback in callbacks:
+            callback.on_fit_start(self)
 
         def save() -> None:
             if checkpoint is not None:
@@ -105,6 +116,12 @@ class Trainer:
                 run.start = snapshot(net, optim, run)
                 record = self._epoch(run, X, y, X_val, y_val, batch, eval_every,
                                      early_stopping, say)
+                for callback in callbacks:
+                    if record["val_loss"] is not None:
+                        callback.on_evaluate(self, record)
+                    callback.on_epoch_end(self, record)
+                if self.stop_training:
+                    run.history.stopped_early = True
                 done = run.epoch == epochs or run.history.stopped_early
                 if done or run.epoch % checkpoint_every == 0 or record["val_loss"] is not None:
                     save()
@@ -118,6 +135,8 @@ class Trainer:
             if run.epoch > 0:
                 save()
             raise
+        for callback in callbacks:
+            callback.on_fit_end(self, run.history)
         return run.history
 
     def _epoch(self, run: Run, X: Array, y: Array, X_val: Array, y_val: Array,
@@ -135,6 +154,7 @@ class Trainer:
         if epoch % eval_every == 0:
             record["val_loss"] = val_loss = self.evaluate(X_val, y_val)
             _check_diverged(val_loss, "validation", epoch)
+            optim.evaluated(val_loss)
             if not early_stopping or val_loss < run.best_loss:
                 say(f"Validation loss after {epoch} epochs is {val_loss:.3f}")
             if val_loss < run.best_loss:
@@ -219,8 +239,11 @@ class Trainer:
         take_rows = backend.kernels.take_rows
         X_buffer, y_buffer = batch
         permutation = backend.asarray(order.permutation(X.shape[0]))
+        per_step = optim.schedule.per == "step"
         total = None
-        for rows in row_blocks(X.shape[0], X_buffer.shape[0]):
+        for step, rows in enumerate(row_blocks(X.shape[0], X_buffer.shape[0])):
+            if per_step:
+                optim.set_step(step)
             indices = permutation[rows]
             size = indices.shape[0]
             X_batch = take_rows(X, indices, out=X_buffer[:size, ...])
