@@ -20,12 +20,13 @@ import numpy as np
 import pytest
 
 from xnn import LeakyReLU
-from xnn.backends.cupy_kernels import SOURCES, ElementwiseSource, activation_sources
+from xnn.backends.cuda_sources import SOURCES, ElementwiseSource, activation_sources
 from xnn.backends.kernels import Kernels
 from xnn.nn.activations import ACTIVATIONS
 
 CTYPES = {"float": np.float32, "double": np.float64}
-SCALARS = {"lr", "momentum", "rows", "classes"}  # passed as numbers, never as arrays
+SCALARS = {"lr", "momentum", "rows", "classes", "wd", "nesterov", "beta1", "beta2", "eps",
+           "bc1", "bc2_sqrt", "decoupled", "alpha"}  # passed as numbers, never as arrays
 # every registered activation, plus one with a hyper-parameter other than its default
 INSTANCES = {**{name: cls() for name, cls in ACTIVATIONS.items()},
              "leaky_relu_0.2": LeakyReLU(0.2)}
@@ -116,27 +117,73 @@ def _arrays(compiled, rng, *shapes, scale=1.0):
 
 def test_every_source_is_checked_here():
     checked = {"sgd_step", "momentum_step", "softmax_cross_entropy_grad",
-               "softmax_cross_entropy_rows"}
+               "softmax_cross_entropy_rows", "adam_step", "rmsprop_step",
+               "rmsprop_momentum_step", "adagrad_step"}
     assert checked == set(SOURCES)
     assert set(ACTIVATIONS) <= set(INSTANCES)  # every registered activation's two kernels
 
 
-def test_sgd_step(compiled, rng):
+@pytest.mark.parametrize("wd", [0.0, 0.05])
+def test_sgd_step(compiled, rng, wd):
     param, grad = _arrays(compiled, rng, 50, 50)
     expected = param.copy()
-    REFERENCE.sgd_step(expected, grad, 0.1, None)
-    _call(compiled, "sgd_step", 50, grad, 0.1, param)
+    REFERENCE.sgd_step(expected, grad, 0.1, None, wd)
+    _call(compiled, "sgd_step", 50, grad, 0.1, wd, param)
     np.testing.assert_allclose(param, expected, **_close(compiled))
 
 
-def test_momentum_step(compiled, rng):
+@pytest.mark.parametrize(("wd", "nesterov"), [(0.0, False), (0.05, False), (0.05, True)])
+def test_momentum_step(compiled, rng, wd, nesterov):
     param, grad, velocity = _arrays(compiled, rng, 50, 50, 50)
     expected, expected_velocity = param.copy(), velocity.copy()
     for _ in range(3):
-        REFERENCE.momentum_step(expected, grad, expected_velocity, 0.1, 0.9, None)
-        _call(compiled, "momentum_step", 50, grad, 0.1, 0.9, param, velocity)
+        REFERENCE.momentum_step(expected, grad, expected_velocity, 0.1, 0.9, None, wd, nesterov)
+        _call(compiled, "momentum_step", 50, grad, 0.1, 0.9, wd, float(nesterov), param,
+              velocity)
     np.testing.assert_allclose(param, expected, **_close(compiled))
     np.testing.assert_allclose(velocity, expected_velocity, **_close(compiled))
+
+
+@pytest.mark.parametrize(("wd", "decoupled"), [(0.0, False), (0.1, False), (0.1, True)])
+def test_adam_step(compiled, rng, wd, decoupled):
+    param, grad, m = _arrays(compiled, rng, 50, 50, 50)
+    v = np.abs(_arrays(compiled, rng, 50)[0])
+    expected = [a.copy() for a in (param, m, v)]
+    for step in (1, 2, 3):
+        REFERENCE.adam_step(*expected[:1], grad, *expected[1:], 0.01, (0.9, 0.999), 1e-8,
+                            step, wd, decoupled)
+        _call(compiled, "adam_step", 50, grad, 0.01, 0.9, 0.999, 1e-8, 1 - 0.9 ** step,
+              (1 - 0.999 ** step) ** 0.5, wd, float(decoupled), param, m, v)
+    for ours, theirs in zip((param, m, v), expected, strict=True):
+        np.testing.assert_allclose(ours, theirs, **_close(compiled))
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.8])
+def test_rmsprop_step(compiled, rng, momentum):
+    param, grad, buffer = _arrays(compiled, rng, 50, 50, 50)
+    square_avg = np.abs(_arrays(compiled, rng, 50)[0])
+    expected = [a.copy() for a in (param, square_avg, buffer)]
+    for _ in range(3):
+        REFERENCE.rmsprop_step(expected[0], grad, expected[1], expected[2] if momentum else None,
+                               0.01, 0.9, 1e-8, momentum, 0.05)
+        if momentum:
+            _call(compiled, "rmsprop_momentum_step", 50, grad, 0.01, 0.9, 1e-8, momentum, 0.05,
+                  param, square_avg, buffer)
+        else:
+            _call(compiled, "rmsprop_step", 50, grad, 0.01, 0.9, 1e-8, 0.05, param, square_avg)
+    for ours, theirs in zip((param, square_avg, buffer), expected, strict=True):
+        np.testing.assert_allclose(ours, theirs, **_close(compiled))
+
+
+def test_adagrad_step(compiled, rng):
+    param, grad = _arrays(compiled, rng, 50, 50)
+    total = np.abs(_arrays(compiled, rng, 50)[0])
+    expected = [param.copy(), total.copy()]
+    for _ in range(3):
+        REFERENCE.adagrad_step(expected[0], grad, expected[1], 0.05, 1e-10, 0.05)
+        _call(compiled, "adagrad_step", 50, grad, 0.05, 1e-10, 0.05, param, total)
+    for ours, theirs in zip((param, total), expected, strict=True):
+        np.testing.assert_allclose(ours, theirs, **_close(compiled))
 
 
 def test_softmax_cross_entropy_grad(compiled, rng):

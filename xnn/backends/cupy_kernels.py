@@ -1,98 +1,21 @@
 """CuPy's fused kernels: each hot loop of a training step as one CUDA elementwise kernel.
 
-The sources are plain data (:data:`SOURCES`), so a test can also compile every body as C++ on
-the CPU and check its arithmetic against the generic ``xp`` reference without a GPU
-(``tests/test_cuda_sources.py``); on a GPU, ``tests/test_kernels.py`` checks the kernels
-themselves. Inside a body, ``i`` is the element's index and ``T`` the arrays' float type.
+The sources are plain data (:mod:`xnn.backends.cuda_sources`), compiled on the CPU by a test
+without a GPU; on a GPU, ``tests/test_kernels.py`` checks these kernels themselves.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
 from types import ModuleType
 from typing import Any
 
+from xnn.backends.cuda_sources import SOURCES, ElementwiseSource, activation_sources
 from xnn.backends.kernels import OutKernels
 
-__all__ = [
-    "SOURCES",
-    "CuPyFusedKernels",
-    "ElementwiseSource",
-    "activation_grad_source",
-    "activation_sources",
-    "bias_activation_source",
-]
+__all__ = ["CuPyFusedKernels"]
 
 Array = Any
-
-
-@dataclass(frozen=True)
-class ElementwiseSource:
-    """The arguments of a ``cupy.ElementwiseKernel``: parameters in and out, and the body."""
-
-    name: str
-    in_params: str
-    out_params: str
-    body: str
-
-
-def bias_activation_source(name: str, expression: str) -> ElementwiseSource:
-    """y = f(z + b)·m for f given as a CUDA expression of s = z + b; m: a dropout mask,
-    keep_prob at inference, or 1."""
-    return ElementwiseSource(f"xnn_bias_{name}", "T z, T b, T m", "T y",
-                             f"const T s = z + b; y = ({expression}) * m;")
-
-
-def activation_grad_source(name: str, expression: str) -> ElementwiseSource:
-    """dx = m·dy·f′ for dy·f′ given as a CUDA expression of dy and y; m: the same 0/1 dropout
-    mask as forward, or 1."""
-    return ElementwiseSource(f"xnn_{name}_grad", "T dy, T y, T m", "T dx",
-                             f"dx = m * ({expression});")
-
-
-def activation_sources(activation: Any) -> tuple[ElementwiseSource, ElementwiseSource]:
-    """The forward and backward kernels of a registered activation, from its CUDA forms."""
-    forward, derivative = activation.cuda_expressions()
-    name = activation.name
-    return bias_activation_source(name, forward), activation_grad_source(name, derivative)
-
-
-SOURCES: dict[str, ElementwiseSource] = {
-    "sgd_step": ElementwiseSource("xnn_sgd_step", "T grad, T lr", "T param",
-                                  "param -= lr * grad;"),
-    "momentum_step": ElementwiseSource(
-        "xnn_momentum_step", "T grad, T lr, T momentum", "T param, T velocity",
-        "velocity = momentum * velocity + lr * grad; param -= velocity;"),
-    "softmax_cross_entropy_grad": ElementwiseSource(
-        "xnn_sce_grad", "T softmax, T target, T rows", "T grad",
-        "grad = (softmax - target) / rows;"),
-    # one thread per row: its softmax and its share −Σ y·log softmax / N of the loss
-    "softmax_cross_entropy_rows": ElementwiseSource(
-        "xnn_sce_rows", "raw T logits, raw T target, int32 classes, T rows",
-        "T row_loss, raw T softmax",
-        """
-        const ptrdiff_t first = (ptrdiff_t)i * classes;
-        T top = logits[first];
-        for (int j = 1; j < classes; ++j) {
-            top = logits[first + j] > top ? logits[first + j] : top;
-        }
-        T total = 0;
-        for (int j = 0; j < classes; ++j) {
-            const T e = exp(logits[first + j] - top);
-            softmax[first + j] = e;
-            total += e;
-        }
-        const T log_total = log(total);
-        const T lowest = -(T)(sizeof(T) == 4 ? 3.4028234663852886e38 : 1.7976931348623157e308);
-        T loss = 0;
-        for (int j = 0; j < classes; ++j) {
-            softmax[first + j] /= total;
-            const T log_softmax = logits[first + j] - top - log_total;
-            loss -= target[first + j] * (log_softmax < lowest ? lowest : log_softmax);
-        }
-        row_loss = loss / rows;
-        """),
-}
 
 
 class CuPyFusedKernels(OutKernels):
@@ -126,12 +49,39 @@ class CuPyFusedKernels(OutKernels):
                                                        self._compile(backward))
         return kernels
 
-    def sgd_step(self, param: Array, grad: Array, lr: float, scratch: Array | None) -> None:
-        self._kernels["sgd_step"](grad, lr, param)
+    def sgd_step(self, param: Array, grad: Array, lr: float, scratch: Array | None,
+                 weight_decay: float = 0.0, scratch2: Array | None = None) -> None:
+        self._kernels["sgd_step"](grad, lr, weight_decay, param)
 
     def momentum_step(self, param: Array, grad: Array, velocity: Array, lr: float,
-                      momentum: float, scratch: Array | None) -> None:
-        self._kernels["momentum_step"](grad, lr, momentum, param, velocity)
+                      momentum: float, scratch: Array | None, weight_decay: float = 0.0,
+                      nesterov: bool = False, scratch2: Array | None = None) -> None:
+        self._kernels["momentum_step"](grad, lr, momentum, weight_decay, float(nesterov),
+                                       param, velocity)
+
+    def adam_step(self, param: Array, grad: Array, m: Array, v: Array, lr: float,
+                  betas: tuple[float, float], eps: float, step: int, weight_decay: float,
+                  decoupled: bool, scratch: Array | None = None,
+                  scratch2: Array | None = None) -> None:
+        beta1, beta2 = betas
+        self._kernels["adam_step"](grad, lr, beta1, beta2, eps, 1.0 - beta1 ** step,
+                                   math.sqrt(1.0 - beta2 ** step), weight_decay,
+                                   float(decoupled), param, m, v)
+
+    def rmsprop_step(self, param: Array, grad: Array, square_avg: Array, buffer: Array | None,
+                     lr: float, alpha: float, eps: float, momentum: float,
+                     weight_decay: float, scratch: Array | None = None,
+                     scratch2: Array | None = None) -> None:
+        if buffer is None:
+            self._kernels["rmsprop_step"](grad, lr, alpha, eps, weight_decay, param, square_avg)
+        else:
+            self._kernels["rmsprop_momentum_step"](grad, lr, alpha, eps, momentum, weight_decay,
+                                                   param, square_avg, buffer)
+
+    def adagrad_step(self, param: Array, grad: Array, total: Array, lr: float, eps: float,
+                     weight_decay: float, scratch: Array | None = None,
+                     scratch2: Array | None = None) -> None:
+        self._kernels["adagrad_step"](grad, lr, eps, weight_decay, param, total)
 
     def softmax_cross_entropy(self, logits: Array, target: Array) -> tuple[Array, Array]:
         xp = self.xp

@@ -11,12 +11,14 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from xnn.backends.updates import OutUpdates, ReferenceUpdates
+
 __all__ = ["Kernels", "NumPyKernels", "OutKernels"]
 
 Array = Any
 
 
-class Kernels:
+class Kernels(ReferenceUpdates):
     """Reference implementations in plain ``xp``; results are copied into ``out`` when given,
     and ``scratch`` buffers are ignored."""
 
@@ -36,17 +38,6 @@ class Kernels:
     def sum_rows(self, x: Array, out: Array | None = None) -> Array:
         """Σ over rows, keeping a leading axis of 1: (n, m) → (1, m)."""
         return _into(self.xp.sum(x, axis=0, keepdims=True), out)
-
-    def sgd_step(self, param: Array, grad: Array, lr: float, scratch: Array | None) -> None:
-        """θ ← θ − lr·g, in place."""
-        param -= lr * grad
-
-    def momentum_step(self, param: Array, grad: Array, velocity: Array, lr: float,
-                      momentum: float, scratch: Array | None) -> None:
-        """v ← μ·v + lr·g;  θ ← θ − v, both in place."""
-        velocity *= momentum
-        velocity += lr * grad
-        param -= velocity
 
     def softmax_cross_entropy(self, logits: Array, target: Array) -> tuple[Array, Array]:
         """(L, softmax(z)) with L = −Σ y·log softmax(z) / N, via log-sum-exp; L is 0-d.
@@ -98,7 +89,7 @@ def _into(result: Array, out: Array | None) -> Array:
     return out
 
 
-class OutKernels(Kernels):
+class OutKernels(OutUpdates, Kernels):
     """NumPy/CuPy: the same values written into buffers with ``out=``, no large temporaries."""
 
     def matmul(self, a: Array, b: Array, out: Array | None = None) -> Array:
@@ -109,19 +100,6 @@ class OutKernels(Kernels):
 
     def sum_rows(self, x: Array, out: Array | None = None) -> Array:
         return self.xp.sum(x, axis=0, keepdims=True, out=out)
-
-    def sgd_step(self, param: Array, grad: Array, lr: float, scratch: Array | None) -> None:
-        xp = self.xp
-        xp.multiply(grad, lr, out=scratch)
-        xp.subtract(param, scratch, out=param)
-
-    def momentum_step(self, param: Array, grad: Array, velocity: Array, lr: float,
-                      momentum: float, scratch: Array | None) -> None:
-        xp = self.xp
-        xp.multiply(velocity, momentum, out=velocity)
-        xp.multiply(grad, lr, out=scratch)
-        xp.add(velocity, scratch, out=velocity)
-        xp.subtract(param, velocity, out=param)
 
     def softmax_cross_entropy_grad(self, softmax: Array, target: Array) -> Array:
         grad = self.xp.subtract(softmax, target)

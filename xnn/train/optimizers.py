@@ -66,7 +66,7 @@ class Optimizer:
         if schedule is not None and decay_type is not None:
             raise ValueError("give either decay_type (the book's) or schedule=, not both")
         if schedule is not None and not isinstance(schedule, Schedule):
-            raise TypeError(f"schedule must be a Schedule such as CosineDecay(), got "
+            raise ValueError(f"schedule must be a Schedule such as CosineDecay(), got "
                             f"{schedule!r}")
         self.decay_type = decay_type
         self.schedule = schedule if schedule is not None else book_schedule(final_lr, decay_type)
@@ -181,27 +181,54 @@ class Optimizer:
                 "decay_type": self.decay_type, "schedule": repr(self.schedule),
                 "weight_decay": self.weight_decay, "clip_norm": self.clip_norm}
 
+    def _work(self, store: ParameterStore) -> Any:
+        """A second work array the size of the parameters, for L2 weight decay (else None)."""
+        if not self.weight_decay or self.decoupled:
+            return None
+        work = self.__dict__.get("_work_array")
+        if work is None or work.shape != store.values.shape or \
+                not store.backend.owns(work) or work.dtype != store.values.dtype:
+            work = self._work_array = store.backend.zeros(store.values.shape,
+                                                          store.values.dtype)
+        return work
+
+    decoupled = False  # AdamW decays θ directly instead of adding wd·θ to the gradient
+
     def __repr__(self) -> str:
-        decay = ""
-        if self.decay_type:
-            decay = f", final_lr={self.final_lr}, decay_type={self.decay_type!r}"
-        return f"{type(self).__name__}(lr={self.initial_lr}{decay})"
+        defaults = {"final_lr": 0, "decay_type": None, "weight_decay": 0.0, "clip_norm": None,
+                    "nesterov": False, "schedule": repr(book_schedule(0.0, None)),
+                    "type": None, "lr": None}
+        parts = [f"lr={self.initial_lr}"] + [
+            f"{k}={v}" if k == "schedule" else f"{k}={v!r}"
+            for k, v in self.config().items() if defaults.get(k, object()) != v
+            and k not in ("type", "lr") and not (k == "schedule" and self.decay_type)]
+        return f"{type(self).__name__}({', '.join(parts)})"
 
 
 class SGD(Optimizer):
-    """θ ← θ − lr·∇θ."""
+    """θ ← θ − lr·(∇θ + wd·θ)."""
 
     def update(self, state: OptimizerState, store: ParameterStore, lr: float) -> None:
-        store.kernels.sgd_step(store.values, store.grads, lr, store.scratch)
+        store.kernels.sgd_step(store.values, store.grads, lr, store.scratch, self.weight_decay,
+                               self._work(store))
 
 
 class SGDMomentum(Optimizer):
-    """v ← μ·v + lr·∇θ;  θ ← θ − v  (the book's form, with v starting at 0)."""
+    """v ← μ·v + lr·g;  θ ← θ − v  (the book's form, with v starting at 0; g = ∇θ + wd·θ).
+
+    ``nesterov=True``: θ ← θ − lr·g − μ·v. At a constant rate both equal
+    ``torch.optim.SGD(lr, momentum=μ, nesterov=..., weight_decay=wd)`` (whose buffer is v/lr).
+    """
 
     def __init__(self, lr: float = 0.01, final_lr: float = 0, decay_type: str | None = None,
-                 momentum: float = 0.9) -> None:
-        super().__init__(lr, final_lr, decay_type)
+                 momentum: float = 0.9, *, nesterov: bool = False, **options: Any) -> None:
+        super().__init__(lr, final_lr, decay_type, **options)
         self.momentum = check_number(momentum, "momentum", low=0.0, high=1.0, high_open=True)
+        if nesterov not in (True, False):
+            raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
+        if nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+        self.nesterov = bool(nesterov)
 
     def init(self, store: ParameterStore) -> OptimizerState:
         velocity = store.backend.zeros(store.values.shape, store.values.dtype)
@@ -209,7 +236,8 @@ class SGDMomentum(Optimizer):
 
     def update(self, state: OptimizerState, store: ParameterStore, lr: float) -> None:
         store.kernels.momentum_step(store.values, store.grads, state.arrays["velocity"], lr,
-                                    self.momentum, store.scratch)
+                                    self.momentum, store.scratch, self.weight_decay,
+                                    self.nesterov, self._work(store))
 
     @property
     def velocity(self) -> Any:
@@ -218,7 +246,4 @@ class SGDMomentum(Optimizer):
         return None if state is None else state.arrays["velocity"]
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "momentum": self.momentum}
-
-    def __repr__(self) -> str:
-        return super().__repr__()[:-1] + f", momentum={self.momentum})"
+        return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
