@@ -152,11 +152,12 @@ class OutUpdates(ReferenceUpdates):
         xp.multiply(scratch, 1.0 - beta2, out=scratch)
         xp.multiply(v, beta2, out=v)
         xp.add(v, scratch, out=v)
-        xp.sqrt(v, out=scratch)  # √v/√(1 − β₂ᵗ) + ε
-        xp.divide(scratch, math.sqrt(1.0 - beta2 ** step), out=scratch)
-        xp.add(scratch, eps, out=scratch)
+        # lr/(1 − β₁ᵗ)·m/(√v/c + ε) = (lr·c/(1 − β₁ᵗ))·m/(√v + ε·c), c = √(1 − β₂ᵗ): one pass less
+        c = math.sqrt(1.0 - beta2 ** step)
+        xp.sqrt(v, out=scratch)
+        xp.add(scratch, eps * c, out=scratch)
         xp.divide(m, scratch, out=scratch)
-        xp.multiply(scratch, lr / (1.0 - beta1 ** step), out=scratch)
+        xp.multiply(scratch, lr * c / (1.0 - beta1 ** step), out=scratch)
         xp.subtract(param, scratch, out=param)
 
     def rmsprop_step(self, param: Array, grad: Array, square_avg: Array, buffer: Array | None,

@@ -28,6 +28,7 @@ def markdown(result: dict[str, Any]) -> str:
         *contention_lines(result),
         *training_table(result["training"]),
         *compiled_table(result["training"]),
+        *optimizer_table(result["training"]),
         *inference_table(result["inference"]),
         *memory_table(result["memory"]),
         *skipped_notes(result),
@@ -112,6 +113,23 @@ def compiled_table(entries: list[dict[str, Any]]) -> list[str]:
         "steps of each batch shape; JAX jit: the first step of each shape; JAX scan: "
         "`lower().compile()`), never part of an epoch (benchmarks/README.md).", "",
     ]
+
+
+def optimizer_table(entries: list[dict[str, Any]]) -> list[str]:
+    """SGD momentum against Adam: one update of every parameter, and a training epoch."""
+    rows = [f"| {e['model']} | {e['backend']} | {_time(o['momentum_step'])} | "
+            f"{_time(o['adam_step'])} | {_ratio(o['adam_over_momentum_step'])} | "
+            f"{_time(o['momentum_epoch'])} | {_time(o['adam_epoch'])} | "
+            f"{_ratio(o['adam_over_momentum_epoch'])} |"
+            for e in entries if (o := e.get("optimizers"))]
+    if not rows:
+        return []
+    return ["## Optimizers: SGD momentum against Adam", "",
+            "| model | backend | momentum step | Adam step | Adam / momentum | momentum epoch "
+            "| Adam epoch | Adam / momentum |", "|---|---|---:|---:|---:|---:|---:|---:|",
+            *rows, "", "*step*: one `optimizer.step()` over all the parameters (gradients "
+            "already computed), mean of 200; *epoch*: a training epoch with that optimizer.",
+            ""]
 
 
 def inference_table(entries: list[dict[str, Any]]) -> list[str]:

@@ -12,6 +12,12 @@ import numpy as np
 
 from xnn.backends import get_backend
 from xnn.tools.bench.jax_runner import jax_device, jax_jit_training, jax_scan_training
+from xnn.tools.bench.optimizers import (
+    OPTIMIZERS,
+    optimizer_entry,
+    optimizer_epoch,
+    optimizer_step,
+)
 from xnn.tools.bench.pytorch import (
     torch_compile_training,
     torch_device,
@@ -93,6 +99,10 @@ def bench_training(backend_name: str, model: str, batch_size: int, data: Data, r
     runners["floor"] = floor_training(backend, layers, data, batch_size, seed)
     runners["floor_update"] = floor_training(backend, layers, data, batch_size, seed,
                                              update=True)
+    for name in OPTIMIZERS:  # the optimizers alone, and an epoch with each
+        runners[f"{name}_step"] = optimizer_step(backend, layers, name, 200, seed)
+        runners[f"{name}_epoch"] = optimizer_epoch(backend, layers, data, batch_size, name,
+                                                   seed)
     samples = alternate(runners, repeats)
     xnn = samples["xnn"]
     setup = [fit - epoch for fit, epoch in zip(xnn["fit"], xnn["epoch"], strict=True)]
@@ -115,6 +125,7 @@ def bench_training(backend_name: str, model: str, batch_size: int, data: Data, r
     entry["xnn_over_floor"] = ratio(entry["xnn"]["epoch"], entry["floor"]["epoch"])
     entry["xnn_over_floor_update"] = ratio(entry["xnn"]["epoch"],
                                            entry["floor_update"]["epoch"])
+    entry["optimizers"] = optimizer_entry(samples, summary, ratio)
     return entry
 
 
