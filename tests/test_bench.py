@@ -107,7 +107,8 @@ def test_quick_run_writes_json_and_markdown(no_torch, no_jax, tmp_path, capsys):
     for heading in ("## Training", "## Training against compiled contenders", "## Inference",
                     "## Peak memory", "**Machine:**"):
         assert heading in text
-    assert sum(line.startswith("| chapter | numpy |") for line in text.splitlines()) == 4
+    # training, compiled contenders, optimizers, inference and memory: one row each
+    assert sum(line.startswith("| chapter | numpy |") for line in text.splitlines()) == 5
     for heading in ("xnn / torch.compile", "xnn / JAX jit", "xnn / JAX scan"):
         assert heading in text
     for note in ("PyTorch skipped: PyTorch is not installed",
