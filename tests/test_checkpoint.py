@@ -25,6 +25,7 @@ from xnn import (
 )
 from xnn.nn.checkpoint import CheckpointError
 from xnn.tools.testing import assert_backend_close, backend_tolerance
+from xnn.train.checkpoints import read_training_checkpoint
 
 
 def _trained(backend, rng, dtype="float32"):
@@ -214,3 +215,83 @@ def test_resaving_keeps_mode_and_symlink(rng, tmp_path):
     net.save(link)
     assert link.is_symlink() and stat.S_IMODE(target.stat().st_mode) == 0o600
     assert NeuralNetwork.load(link).built
+
+
+def _trained_bn(rng):
+    X, y = rng.standard_normal((40, 6)), rng.integers(0, 3, 40)
+    net = NeuralNetwork([Dense(8, Tanh(), batch_norm=True, weight_init="he"), Dense(3)],
+                        SoftmaxCrossEntropy(), seed=11)
+    Trainer(net, SGDMomentum(0.1)).fit(X, y, X, y, epochs=2, eval_every=5, verbose=False)
+    return net, X
+
+
+def test_batch_norm_is_saved_with_its_buffers(rng, tmp_path):
+    net, X = _trained_bn(rng)
+    net.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as archive:
+        assert str(archive["format"]) == "xnn-checkpoint-2"
+        assert json.loads(str(archive["config"]))["layers"][0]["batch_norm"] is True
+        assert {"param_0", "param_4", "buffer/0.running_mean", "buffer/0.running_var"} <= set(
+            archive.files) and "param_5" not in archive.files
+        np.testing.assert_array_equal(archive["buffer/0.running_var"],
+                                      net.state_dict()["0.running_var"])
+    loaded = NeuralNetwork.load(tmp_path / "m.npz")
+    assert loaded.layers[0].batch_norm and not loaded.layers[1].batch_norm
+    np.testing.assert_array_equal(to_numpy(loaded.forward(X, inference=True)),
+                                  to_numpy(net.forward(X, inference=True)))
+
+
+def test_a_format_1_file_still_loads(rng, tmp_path):
+    """What this version wrote before buffers: ``xnn-checkpoint-1``, no ``batch_norm`` key."""
+    net, X = _trained("numpy", rng)
+    path = tmp_path / "m.npz"
+    net.save(path)
+    with np.load(path, allow_pickle=False) as archive:
+        config = json.loads(str(archive["config"]))
+    for layer in config["layers"]:
+        del layer["batch_norm"]
+    _rewrite(path, format=np.array("xnn-checkpoint-1"), config=np.array(json.dumps(config)))
+    loaded = NeuralNetwork.load(path)
+    np.testing.assert_array_equal(to_numpy(loaded.forward(X, inference=True)),
+                                  to_numpy(net.forward(X, inference=True)))
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [({"buffer/0.running_mean": None}, "invalid configuration"),
+     ({"buffer/0.running_var": np.ones((1, 7), np.float32)}, r"expected \(1, 8\)"),
+     ({"buffer/0.running_var": np.ones((1, 8), np.float64)}, "buffers of dtype float64"),
+     ({"buffer/0.running_mean": np.full((1, 8), np.inf, np.float32)}, "buffers contain NaN"),
+     ({"buffer/0.running_var": -np.ones((1, 8), np.float32)}, "running variance is negative")],
+    ids=["missing", "shape", "dtype", "inf", "negative"])
+def test_bad_buffers_fail_clearly(rng, tmp_path, change, match):
+    net, _ = _trained_bn(rng)
+    path = tmp_path / "m.npz"
+    net.save(path)
+    _rewrite(path, **change)
+    with pytest.raises(CheckpointError, match=match):
+        NeuralNetwork.load(path)
+
+
+def test_a_training_checkpoint_from_before_buffers_still_resumes(rng, tmp_path):
+    """Its ``best_params`` is the flat values alone (no ``best_buffers`` member)."""
+    X, y = rng.standard_normal((40, 6)), rng.integers(0, 3, 40)
+
+    def fit(**kwargs):
+        net = NeuralNetwork([Dense(8, Tanh()), Dense(3)], SoftmaxCrossEntropy(), seed=11)
+        Trainer(net, SGDMomentum(0.1)).fit(X, y, X, y, epochs=4, eval_every=1, verbose=False,
+                                           early_stopping=False, **kwargs)
+        return [to_numpy(p) for p in net.params()]
+
+    straight = fit(checkpoint=tmp_path / "run.npz",
+                   on_epoch=lambda r: r["epoch"] == 2 and _copy(tmp_path, "run.npz", "e2.npz"))
+    _rewrite(tmp_path / "e2.npz", best_buffers=None)
+    state, _ = read_training_checkpoint(tmp_path / "e2.npz")
+    assert state.best_params["values"].shape == (8 * 6 + 8 + 3 * 8 + 3,)
+    assert state.best_params["buffers"].shape == (0,)
+    for ours, theirs in zip(fit(resume=tmp_path / "e2.npz"), straight, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def _copy(folder, source, target):
+    (folder / target).write_bytes((folder / source).read_bytes())

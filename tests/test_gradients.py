@@ -122,14 +122,16 @@ def test_loss_gradient(backend, rng, name):
     assert_backend_close(analytic, backend.asarray(expected), rtol=RTOL, atol=ATOL)
 
 
+@pytest.mark.parametrize("batch_norm", [False, True], ids=["bias", "batch_norm"])
 @pytest.mark.parametrize("dropout", [1.0, 0.6])
-def test_network_parameter_gradients(backend, rng, dropout):
-    """Every parameter of a two-layer network, through the loss (dropout masks held fixed)."""
+def test_network_parameter_gradients(backend, rng, dropout, batch_norm):
+    """Every parameter of a two-layer network, through the loss (dropout masks held fixed;
+    with batch norm W, γ, β in training mode, the batch's statistics)."""
     X = rng.standard_normal((6, 4))
     y = rng.integers(0, 3, 6)
 
     def build():
-        layers = [Dense(5, Tanh(), dropout=dropout), Dense(3, Sigmoid())]
+        layers = [Dense(5, Tanh(), dropout=dropout, batch_norm=batch_norm), Dense(3, Sigmoid())]
         return NeuralNetwork(layers, SoftmaxCrossEntropy(), seed=7, backend=backend,
                              dtype="float64")
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xnn import SGD, Dense, NeuralNetwork, ParameterStore, SoftmaxCrossEntropy, Tanh, to_numpy
+from xnn import (
+    SGD,
+    Dense,
+    NeuralNetwork,
+    ParameterStore,
+    SoftmaxCrossEntropy,
+    Tanh,
+    get_backend,
+    to_numpy,
+)
 
 
 def _net(backend, seed=3):
@@ -106,3 +115,70 @@ def test_moving_keeps_the_lineage(backend, rng):
 def test_nothing_to_store_is_an_error(backend):
     with pytest.raises(ValueError, match="no parameters"):
         ParameterStore(backend, "float32", {})
+
+
+def _buffered(backend):
+    store = ParameterStore(backend, "float64", {"0.W": (2, 3), "0.B": (1, 3)},
+                           buffer_shapes={"0.mean": (1, 3), "0.count": (2,)})
+    store.values[...] = backend.asarray(np.arange(9.0))
+    store.buffers[...] = backend.asarray(np.arange(5.0) + 100)
+    return store
+
+
+def test_buffers_have_named_slots_of_their_own(backend):
+    store = _buffered(backend)
+    assert list(store.names()) == ["0.W", "0.B"] and list(store.buffer_slots) == [
+        "0.mean", "0.count"]
+    assert store.size == 9 and tuple(store.buffers.shape) == (5,)
+    np.testing.assert_array_equal(to_numpy(store.buffer("0.count")), [103.0, 104.0])
+    store.buffer("0.mean")[...] = backend.asarray(np.full((1, 3), -1.0))  # a view
+    np.testing.assert_array_equal(to_numpy(store.buffers), [-1, -1, -1, 103, 104])
+    assert "2 buffers" in repr(store)
+    with pytest.raises(ValueError, match=r"buffer_shapes names \['0\.B'\]"):
+        ParameterStore(backend, "float64", {"0.B": (1, 3)}, buffer_shapes={"0.B": (1, 3)})
+
+
+def test_buffers_travel_with_state_dict_and_to(backend):
+    store = _buffered(backend)
+    saved = store.state_dict()
+    assert list(saved) == ["0.W", "0.B", "0.mean", "0.count"]
+    np.testing.assert_array_equal(saved["0.count"], [103.0, 104.0])
+    other = ParameterStore(backend, "float64", {"0.W": (2, 3), "0.B": (1, 3)},
+                           buffer_shapes={"0.mean": (1, 3), "0.count": (2,)})
+    other.load_state_dict(saved)
+    np.testing.assert_array_equal(to_numpy(other.buffers), to_numpy(store.buffers))
+    with pytest.raises(ValueError, match=r"\['0\.count'\] do not match"):
+        other.load_state_dict({k: v for k, v in saved.items() if k != "0.count"})
+    with pytest.raises(ValueError, match=r"buffer '0\.count' has shape"):
+        other.load_state_dict({**saved, "0.count": np.zeros(3)})
+    moved = store.to(backend)
+    np.testing.assert_array_equal(to_numpy(moved.buffers), to_numpy(store.buffers))
+    assert set(store.buffer_state_dict()) == {"0.mean", "0.count"}
+
+
+def test_snapshot_and_restore_cover_values_and_buffers(backend):
+    store = _buffered(backend)
+    snapshot = store.snapshot()
+    values, buffers = to_numpy(store.values), to_numpy(store.buffers)
+    store.values[...] = backend.asarray(np.zeros(9))
+    store.buffers[...] = backend.asarray(np.zeros(5))
+    np.testing.assert_array_equal(to_numpy(snapshot["values"]), values)  # a copy
+    store.restore(snapshot)
+    np.testing.assert_array_equal(to_numpy(store.values), values)
+    np.testing.assert_array_equal(to_numpy(store.buffers), buffers)
+    store.restore({"values": np.ones(9), "buffers": np.ones(5)})  # host arrays too
+    np.testing.assert_array_equal(to_numpy(store.buffers), np.ones(5))
+    with pytest.raises(ValueError, match=r"snapshot\['buffers'\] has shape \(4,\)"):
+        store.restore({"values": np.ones(9), "buffers": np.ones(4)})
+    np.testing.assert_array_equal(to_numpy(store.values), np.ones(9))  # nothing written
+
+
+def test_a_store_without_buffers_copies_nothing_for_them(rng):
+    backend = get_backend("array_api_strict")
+    net = _net(backend)
+    net.forward(rng.standard_normal((4, 6)))
+    before = backend.device_to_host
+    assert set(net.state_dict()) == {"0.W", "0.B", "1.W", "1.B"}
+    assert backend.device_to_host == before + 1
+    assert tuple(net.store.buffers.shape) == (0,)
+    net.store.restore(net.store.snapshot())

@@ -38,7 +38,13 @@ _HOMES = {  # public name → the module that defines it
     "ParamOperation": "xnn.nn.operations",
     "WeightMultiply": "xnn.nn.operations",
     "ParameterStore": "xnn.nn.store",
+    "Callback": "xnn.train.callbacks",
+    "EarlyStopping": "xnn.train.callbacks",
+    "ModelCheckpoint": "xnn.train.callbacks",
     "History": "xnn.train.history",
+    "CSVLogger": "xnn.train.loggers",
+    "JSONLogger": "xnn.train.loggers",
+    "ProgressBar": "xnn.train.loggers",
     "SGD": "xnn.train.optimizers",
     "Optimizer": "xnn.train.optimizers",
     "OptimizerState": "xnn.train.optimizers",
@@ -54,20 +60,26 @@ __all__ = [
     "BackendUnavailableError",
     "BiasActivation",
     "BiasAdd",
+    "CSVLogger",
+    "Callback",
     "Dense",
     "Dropout",
+    "EarlyStopping",
     "History",
+    "JSONLogger",
     "Layer",
     "LeakyReLU",
     "Linear",
     "Loss",
     "MeanSquaredError",
+    "ModelCheckpoint",
     "NeuralNetwork",
     "Operation",
     "Optimizer",
     "OptimizerState",
     "ParamOperation",
     "ParameterStore",
+    "ProgressBar",
     "ReLU",
     "ReLU6",
     "SGDMomentum",
@@ -113,7 +125,9 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from xnn.nn.network import NeuralNetwork
     from xnn.nn.operations import BiasAdd, Operation, ParamOperation, WeightMultiply
     from xnn.nn.store import ParameterStore
+    from xnn.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
     from xnn.train.history import History
+    from xnn.train.loggers import CSVLogger, JSONLogger, ProgressBar
     from xnn.train.optimizers import SGD, Optimizer, OptimizerState, SGDMomentum
     from xnn.train.state import TrainingState
     from xnn.train.trainer import Trainer

@@ -1,9 +1,12 @@
 """Checkpoints: a model's architecture, hyper-parameters, dtype and parameters in one ``.npz``.
 
-The file holds a JSON description (``config``) and one array per parameter (``param_0`` …), read
-back with ``allow_pickle=False``: loading a checkpoint never runs code from the file. Writes are
-atomic. A model saved on one backend loads on any other. This module knows layers, activations
-and losses but not the network, which calls it (:meth:`xnn.NeuralNetwork.save` and ``load``).
+The file holds a JSON description (``config``), one array per parameter (``param_0`` …, in the
+order of ``model.params()``) and one per buffer (``buffer/1.running_mean`` …), read back with
+``allow_pickle=False``: loading a checkpoint never runs code from the file. Writes are atomic. A
+model saved on one backend loads on any other. Format 2 added buffers and ``batch_norm``; files
+of format 1 (two parameters a layer, no buffers) still load. This module knows layers,
+activations and losses but not the network, which calls it (:meth:`xnn.NeuralNetwork.save` and
+``load``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import json
 import math
 import os
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 import numpy as np
@@ -22,10 +26,11 @@ from xnn.nn.activations import ACTIVATIONS, Activation
 from xnn.nn.layers import Dense, Layer
 from xnn.nn.losses import Loss, MeanSquaredError, SoftmaxCrossEntropy
 
-__all__ = ["FORMAT", "CheckpointError", "SavedModel", "read_arrays", "read_checkpoint",
+__all__ = ["FORMAT", "READABLE", "CheckpointError", "SavedModel", "read_arrays", "read_checkpoint",
            "write_checkpoint"]
 
-FORMAT = "xnn-checkpoint-1"
+FORMAT = "xnn-checkpoint-2"
+READABLE = ("xnn-checkpoint-1", FORMAT)  # 1: no buffers, no batch norm
 _LOSSES: dict[str, type[Loss]] = {cls.__name__: cls for cls in (MeanSquaredError,
                                                                  SoftmaxCrossEntropy)}
 _ACTIVATION_NAMES = {cls.__name__: name for name, cls in ACTIVATIONS.items()}  # files name classes
@@ -46,12 +51,16 @@ class SavedModel:
     loss: Loss
     options: dict[str, Any]  # seed, dtype, streams
     n_features: int | None
-    params: list[np.ndarray]  # W then B of each layer; empty when saved before being built
+    params: list[np.ndarray]  # those of model.params(); empty when saved before being built
+    buffers: dict[str, np.ndarray] = field(default_factory=dict)  # by store name
 
 
-def write_checkpoint(model: Any, path: str | os.PathLike[str], params: list[np.ndarray]) -> None:
-    """Write ``model``'s description and its host ``params`` to ``path`` (``.npz``), atomically."""
+def write_checkpoint(model: Any, path: str | os.PathLike[str], params: list[np.ndarray],
+                     buffers: Mapping[str, np.ndarray] | None = None) -> None:
+    """Write ``model``'s description, its host ``params`` and ``buffers`` (by store name) to
+    ``path`` (``.npz``), atomically."""
     arrays = {f"param_{i}": p for i, p in enumerate(params)}
+    arrays.update({f"buffer/{name}": b for name, b in (buffers or {}).items()})
     config = json.dumps(_describe(model))
     with atomic_write(path) as file:
         np.savez(file, format=np.array(FORMAT), config=np.array(config), **arrays)
@@ -60,24 +69,35 @@ def write_checkpoint(model: Any, path: str | os.PathLike[str], params: list[np.n
 def read_checkpoint(path: str | os.PathLike[str]) -> SavedModel:
     """The model saved at ``path``, checked, as parts to build a network from."""
     contents = read_arrays(path)
-    if str(contents.get("format", "")) != FORMAT:
-        raise CheckpointError(f"{path} is not an {FORMAT} file")
+    if str(contents.get("format", "")) not in READABLE:
+        raise CheckpointError(f"{path} is not an {' or '.join(READABLE)} file")
     try:
         config = json.loads(str(contents["config"]))
         layers, loss = _layers(config), _loss(config)
         built = config["n_features"] is not None
-        params = [contents[f"param_{i}"] for i in range(2 * len(layers) if built else 0)]
+        n_params = sum(len(layer.param_shapes(1)) for layer in layers) if built else 0
+        params = [contents[f"param_{i}"] for i in range(n_params)]
+        buffers = {name: contents[f"buffer/{name}"]
+                   for name in (_buffer_names(layers) if built else [])}
         options = {"seed": config["seed"], "dtype": config["dtype"],
                    "streams": config.get("streams", "independent")}
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path} has an invalid configuration: {exc!r}") from exc
-    for p in params:
-        if p.dtype != np.dtype(config["dtype"]):
-            raise CheckpointError(f"{path}: parameters of dtype {p.dtype}, config says "
-                                  f"{config['dtype']}")
-        if not np.all(np.isfinite(p)):
-            raise CheckpointError(f"{path}: parameters contain NaN or inf")
-    return SavedModel(layers, loss, options, config["n_features"], params)
+    for kind, arrays in (("parameters", params), ("buffers", list(buffers.values()))):
+        for a in arrays:
+            if a.dtype != np.dtype(config["dtype"]):
+                raise CheckpointError(f"{path}: {kind} of dtype {a.dtype}, config says "
+                                      f"{config['dtype']}")
+            if not np.all(np.isfinite(a)):
+                raise CheckpointError(f"{path}: {kind} contain NaN or inf")
+    if any(np.any(b < 0) for n, b in buffers.items() if n.endswith(".running_var")):
+        raise CheckpointError(f"{path}: a running variance is negative")
+    return SavedModel(layers, loss, options, config["n_features"], params, buffers)
+
+
+def _buffer_names(layers: list[Layer]) -> list[str]:
+    """The store names of the layers' buffers (``"1.running_mean"`` …), in order."""
+    return [f"{i}.{name}" for i, layer in enumerate(layers) for name in layer.buffer_shapes(1)]
 
 
 def read_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
@@ -146,7 +166,8 @@ def _describe(model: Any) -> dict[str, Any]:
             raise TypeError(f"cannot save layer {layer!r}: only Dense layers are supported")
         layers.append({"type": "Dense", "neurons": layer.neurons,
                        "activation": _describe_activation(layer.activation),
-                       "dropout": layer.keep_prob, "weight_init": layer.weight_init})
+                       "dropout": layer.keep_prob, "weight_init": layer.weight_init,
+                       "batch_norm": layer.batch_norm})
     loss = {"type": type(model.loss).__name__}
     if isinstance(model.loss, MeanSquaredError):
         loss["normalize"] = model.loss.normalize
@@ -171,7 +192,8 @@ def _layers(config: dict[str, Any]) -> list[Layer]:
         activation = dict(spec["activation"])
         make = ACTIVATIONS[_ACTIVATION_NAMES[activation.pop("type")]]
         layers.append(Dense(spec["neurons"], make(**activation), dropout=spec["dropout"],
-                            weight_init=spec["weight_init"]))
+                            weight_init=spec["weight_init"],
+                            batch_norm=spec.get("batch_norm", False)))
     return layers
 
 

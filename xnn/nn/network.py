@@ -9,6 +9,7 @@ from typing import Any
 from xnn.backends import Backend, BackendUnavailableError, get_backend, resolve_dtype, to_numpy
 from xnn.core.inputs import as_features, as_targets
 from xnn.core.random import BookStreams, Streams, seed_sequence
+from xnn.nn.batchnorm import check_batch_rows
 from xnn.nn.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 from xnn.nn.layers import Layer
 from xnn.nn.losses import Loss
@@ -54,6 +55,8 @@ class NeuralNetwork:
         for index, layer in enumerate(self.layers):
             layer.attach(self, self._streams, index, (_INIT, index))
         self.layers[0].input_grad_needed = False  # nobody reads the gradient of the data
+        # the fewest rows a training batch may have: 2 with batch norm, else 1
+        self.min_train_rows = max(layer.min_train_rows for layer in self.layers)
         self.loss.bind(self.backend.kernels)
         self.reseed_dropout(self._streams)
 
@@ -89,6 +92,8 @@ class NeuralNetwork:
     # -- the fast path (arrays already on this backend, checked) --------------------------
     def forward_batch(self, X: Array, inference: bool = False) -> Array:
         """Forward pass of an already-checked backend array."""
+        if not inference and X.shape[0] < self.min_train_rows:  # before any work
+            check_batch_rows(X.shape[0], "X")
         if self.store is None:
             return self._build_and_forward(X, inference)
         for layer in self.layers:
@@ -104,20 +109,26 @@ class NeuralNetwork:
     def _build_and_forward(self, X: Array, inference: bool) -> Array:
         """Allocate the store, then build and run each layer in turn (a layer draws its
         parameters just before its first forward pass, as the book's layers did)."""
-        self.store = ParameterStore(self.backend, self.dtype, self._layout(X.shape[1]))
+        self.store = self._new_store(X.shape[1])
         for layer in self.layers:
             layer.build(self.store, draw=True)
             X = layer.forward(X, inference)
         return X
 
-    def _layout(self, n_features: int) -> dict[str, tuple[int, ...]]:
-        """Every parameter's name and shape for inputs of width ``n_features``."""
+    def _layout(self, n_features: int, buffers: bool = False) -> dict[str, tuple[int, ...]]:
+        """Every parameter's (or with ``buffers``, buffer's) name and shape for inputs of width
+        ``n_features``."""
         shapes, n_in = {}, n_features
         for layer in self.layers:
-            shapes.update({layer.prefix + name: shape
-                           for name, shape in layer.param_shapes(n_in).items()})
+            layer_shapes = layer.buffer_shapes(n_in) if buffers else layer.param_shapes(n_in)
+            shapes.update({layer.prefix + name: shape for name, shape in layer_shapes.items()})
             n_in = layer.neurons
         return shapes
+
+    def _new_store(self, n_features: int) -> ParameterStore:
+        """An empty store of this model's parameters and buffers, for ``n_features`` inputs."""
+        return ParameterStore(self.backend, self.dtype, self._layout(n_features),
+                              buffer_shapes=self._layout(n_features, buffers=True))
 
     # -- data at the edges -----------------------------------------------------------------
     @property
@@ -147,15 +158,16 @@ class NeuralNetwork:
 
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Every parameter as a host array by store name (``"0.W"``…); empty before built."""
+        """Every parameter and buffer as a host array by store name (``"0.W"``…,
+        ``"0.running_mean"``…); empty before built."""
         return {} if self.store is None else self.store.state_dict()
 
     def load_state_dict(self, arrays: Mapping[str, Any], n_features: int | None = None) -> None:
-        """Set the parameters from :meth:`state_dict`'s arrays, building the model if needed
-        (for inputs of width ``n_features``, default: that of ``"0.W"``)."""
+        """Set the parameters and buffers from :meth:`state_dict`'s arrays, building the
+        model if needed (for inputs of width ``n_features``, default: that of ``"0.W"``)."""
         if self.store is None:
             width = n_features if n_features is not None else arrays[self._first_name()].shape[0]
-            store = ParameterStore(self.backend, self.dtype, self._layout(width))
+            store = self._new_store(width)
             store.load_state_dict(arrays)
             for layer in self.layers:
                 layer.build(store, draw=False)
@@ -239,8 +251,9 @@ class NeuralNetwork:
             self._streams.load_state_dict(state["book"])
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write architecture, hyper-parameters, dtype and parameters to ``path`` (``.npz``)."""
-        write_checkpoint(self, path, [to_numpy(p) for p in self.params()])
+        """Write architecture, hyper-parameters, dtype, parameters and buffers to ``path``."""
+        buffers = {} if self.store is None else self.store.buffer_state_dict()
+        write_checkpoint(self, path, [to_numpy(p) for p in self.params()], buffers)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str],
@@ -251,8 +264,8 @@ class NeuralNetwork:
         if saved.n_features is not None:
             names = list(model._layout(saved.n_features))
             try:
-                model.load_state_dict(dict(zip(names, saved.params, strict=True)),
-                                      saved.n_features)
+                model.load_state_dict({**dict(zip(names, saved.params, strict=True)),
+                                       **saved.buffers}, saved.n_features)
             except ValueError as exc:
                 raise CheckpointError(f"{path}: {exc}") from exc
         return model

@@ -1,4 +1,5 @@
-"""One parameter store per model: every parameter in one flat array, every gradient in another."""
+"""One parameter store per model: every parameter in one flat array, every gradient in another,
+and the layers' buffers (state that is not trained, such as running statistics) in a third."""
 
 from __future__ import annotations
 
@@ -30,23 +31,28 @@ class ParameterStore:
     :attr:`scratch` is a work buffer of the same size for ``out=`` kernels. ``lineage`` stays
     the same when the store is moved to another backend (an optimizer's state moves along) and
     is new when a model's parameters are drawn afresh (the optimizer's state starts over).
+
+    :attr:`buffers` holds what layers keep but do not train (``"1.running_mean"``, …, named
+    slots in :attr:`buffer_slots`): optimizers never see it (they update :attr:`values` from
+    :attr:`grads`), while :meth:`state_dict`, :meth:`to` and :meth:`snapshot` carry it along.
     """
 
     def __init__(self, backend: Backend, dtype: str, shapes: Mapping[str, tuple[int, ...]],
-                 lineage: object | None = None) -> None:
+                 lineage: object | None = None,
+                 buffer_shapes: Mapping[str, tuple[int, ...]] | None = None) -> None:
         if not shapes:
             raise ValueError("no parameters to store")
         self.backend, self.dtype = backend, dtype
-        self.slots: dict[str, Slot] = {}
-        start = 0
-        for name, shape in shapes.items():
-            stop = start + math.prod(shape)
-            self.slots[name] = Slot(start, stop, tuple(shape))
-            start = stop
+        self.slots, size = _slots(shapes)
+        self.buffer_slots, buffer_size = _slots(buffer_shapes or {})
+        clash = set(self.slots) & set(self.buffer_slots)
+        if clash:
+            raise ValueError(f"buffer_shapes names {sorted(clash)}, which are parameters")
         float_dtype = backend.dtype(dtype)
-        self.values = backend.zeros(start, float_dtype)
-        self.grads = backend.zeros(start, float_dtype)
-        self.scratch = backend.zeros(start, float_dtype)
+        self.values = backend.zeros(size, float_dtype)
+        self.grads = backend.zeros(size, float_dtype)
+        self.scratch = backend.zeros(size, float_dtype)
+        self.buffers = backend.zeros(buffer_size, float_dtype)
         self.lineage = object() if lineage is None else lineage
 
     @property
@@ -61,47 +67,92 @@ class ParameterStore:
 
     def value(self, name: str) -> Any:
         """Parameter ``name`` as a view of :attr:`values` (writes go into the store)."""
-        return self._view(self.values, name)
+        return self._view(self.values, self.slots[name])
 
     def grad(self, name: str) -> Any:
         """The gradient of parameter ``name`` as a view of :attr:`grads`."""
-        return self._view(self.grads, name)
+        return self._view(self.grads, self.slots[name])
+
+    def buffer(self, name: str) -> Any:
+        """Buffer ``name`` as a view of :attr:`buffers` (writes go into the store)."""
+        return self._view(self.buffers, self.buffer_slots[name])
 
     def names(self) -> Iterator[str]:
         """The parameters' names, in order."""
         return iter(self.slots)
 
     def state_dict(self) -> dict[str, Any]:
-        """Every parameter as a host array, by name (one device→host copy in all)."""
-        flat = self.backend.to_numpy(self.values)
-        return {name: flat[s.start:s.stop].reshape(s.shape) for name, s in self.slots.items()}
+        """Every parameter, then every buffer, as a host array by name (one device→host copy
+        for the parameters, one for the buffers if any)."""
+        return {**self._host(self.values, self.slots), **self.buffer_state_dict()}
+
+    def buffer_state_dict(self) -> dict[str, Any]:
+        """Every buffer as a host array, by name (empty without buffers)."""
+        return self._host(self.buffers, self.buffer_slots) if self.buffer_slots else {}
 
     def load_state_dict(self, arrays: Mapping[str, Any]) -> None:
-        """Set every parameter from ``arrays`` (host or this backend's, by name; shapes checked
-        before anything is written)."""
-        mismatched = set(self.slots) ^ set(arrays)
+        """Set every parameter and buffer from ``arrays`` (host or this backend's, by name;
+        names and shapes checked before anything is written)."""
+        slots = {**self.slots, **self.buffer_slots}
+        mismatched = set(slots) ^ set(arrays)
         if mismatched:
-            raise ValueError(f"parameters {sorted(mismatched)} do not match {list(self.slots)}")
-        for name, slot in self.slots.items():
+            raise ValueError(f"arrays {sorted(mismatched)} do not match the parameters and "
+                             f"buffers {list(slots)}")
+        for name, slot in slots.items():
             if tuple(arrays[name].shape) != slot.shape:
-                raise ValueError(f"parameter {name!r} has shape {tuple(arrays[name].shape)}, "
+                kind = "parameter" if name in self.slots else "buffer"
+                raise ValueError(f"{kind} {name!r} has shape {tuple(arrays[name].shape)}, "
                                  f"expected {slot.shape}")
         dtype = self.backend.dtype(self.dtype)
-        for name in self.slots:
-            self.value(name)[...] = self.backend.asarray(arrays[name], dtype)
+        for name, slot in slots.items():
+            flat = self.values if name in self.slots else self.buffers
+            self._view(flat, slot)[...] = self.backend.asarray(arrays[name], dtype)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Device copies of :attr:`values` and :attr:`buffers`, for :meth:`restore`."""
+        copy = self.backend.copy
+        return {"values": copy(self.values), "buffers": copy(self.buffers)}
+
+    def restore(self, snapshot: Mapping[str, Any]) -> None:
+        """Put back the ``"values"`` and ``"buffers"`` of :meth:`snapshot` (this backend's
+        arrays, or host arrays; sizes checked before anything is written)."""
+        arrays = {"values": self.values, "buffers": self.buffers}
+        for name, flat in arrays.items():
+            if tuple(snapshot[name].shape) != tuple(flat.shape):
+                raise ValueError(f"snapshot[{name!r}] has shape {tuple(snapshot[name].shape)}, "
+                                 f"expected {tuple(flat.shape)}")
+        for name, flat in arrays.items():
+            flat[...] = self.backend.asarray(snapshot[name], self.backend.dtype(self.dtype))
 
     def to(self, backend: Backend) -> ParameterStore:
-        """The same parameters on ``backend`` (gradients start at zero there)."""
+        """The same parameters and buffers on ``backend`` (gradients start at zero there)."""
         moved = ParameterStore(backend, self.dtype, {n: s.shape for n, s in self.slots.items()},
-                               self.lineage)
-        moved.values[...] = backend.asarray(self.backend.to_numpy(self.values),
-                                            backend.dtype(self.dtype))
+                               self.lineage,
+                               {n: s.shape for n, s in self.buffer_slots.items()})
+        dtype = backend.dtype(self.dtype)
+        moved.values[...] = backend.asarray(self.backend.to_numpy(self.values), dtype)
+        if self.buffer_slots:
+            moved.buffers[...] = backend.asarray(self.backend.to_numpy(self.buffers), dtype)
         return moved
 
-    def _view(self, flat: Any, name: str) -> Any:
-        slot = self.slots[name]
+    def _view(self, flat: Any, slot: Slot) -> Any:
         return self.backend.xp.reshape(flat[slot.start:slot.stop], slot.shape)
 
+    def _host(self, flat: Any, slots: Mapping[str, Slot]) -> dict[str, Any]:
+        host = self.backend.to_numpy(flat)
+        return {name: host[s.start:s.stop].reshape(s.shape) for name, s in slots.items()}
+
     def __repr__(self) -> str:
-        return (f"ParameterStore({len(self.slots)} arrays, {self.size} values, "
+        buffers = f", {len(self.buffer_slots)} buffers" if self.buffer_slots else ""
+        return (f"ParameterStore({len(self.slots)} arrays, {self.size} values{buffers}, "
                 f"{self.backend.name}, {self.dtype})")
+
+
+def _slots(shapes: Mapping[str, tuple[int, ...]]) -> tuple[dict[str, Slot], int]:
+    """Consecutive slots for ``shapes``, in order, and their total size."""
+    slots, start = {}, 0
+    for name, shape in shapes.items():
+        stop = start + math.prod(shape)
+        slots[name] = Slot(start, stop, tuple(shape))
+        start = stop
+    return slots, start

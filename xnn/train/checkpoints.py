@@ -1,11 +1,11 @@
 """Training checkpoints: a whole :class:`TrainingState` in one ``.npz``, and what it belongs to.
 
-The file holds the state's arrays (``param/0.W`` …, ``optimizer/velocity``, ``best_params``)
-and one JSON document (``meta``): the epoch, the optimizer's step, the random streams'
-positions, early stopping's best loss, the History, and a *fingerprint*: the configuration of
-the model, the optimizer and the fit, and a SHA-256 of each data array. It is written atomically
-(write, fsync, rename) and read with ``allow_pickle=False``. Resuming with other data or another
-configuration is refused, naming what differs; another backend is fine.
+The file holds the state's arrays (``param/0.W`` …, ``optimizer/velocity``, ``best_params``,
+``best_buffers``) and one JSON document (``meta``): the epoch, the optimizer's step, the random
+streams' positions, early stopping's best loss, the History, and a *fingerprint*: the
+configuration of the model, the optimizer and the fit, and a SHA-256 of each data array. It is
+written atomically (write, fsync, rename) and read with ``allow_pickle=False``. Resuming with
+other data or another configuration is refused, naming what differs; another backend is fine.
 """
 
 from __future__ import annotations
@@ -61,8 +61,9 @@ def write_training_checkpoint(path: str | os.PathLike[str], state: TrainingState
     arrays = {f"param/{name}": a for name, a in state.params.items()}
     if state.optimizer is not None:
         arrays.update({f"optimizer/{n}": a for n, a in state.optimizer["arrays"].items()})
-    if state.best_params is not None:
-        arrays["best_params"] = state.best_params
+    if state.best_params is not None:  # the store's values, and its buffers (added later)
+        arrays["best_params"] = state.best_params["values"]
+        arrays["best_buffers"] = state.best_params["buffers"]
     history = state.history
     meta = {"epoch": state.epoch, "streams": state.streams, "fingerprint": fingerprint,
             "optimizer_step": None if state.optimizer is None else state.optimizer["step"],
@@ -100,8 +101,11 @@ def _state(meta: dict[str, Any], contents: dict[str, np.ndarray]) -> TrainingSta
     best_loss = math.inf if meta["best_loss"] is None else meta["best_loss"]
     streams = {"order": meta["streams"]["order"],
                "masks": {int(i): s for i, s in meta["streams"]["masks"].items()}}
-    return TrainingState(meta["epoch"], params, optimizer, streams, best_loss,
-                         contents.get("best_params"), history)
+    best = None
+    if "best_params" in contents:  # files from before buffers have no best_buffers: none
+        values = contents["best_params"]
+        best = {"values": values, "buffers": contents.get("best_buffers", values[:0])}
+    return TrainingState(meta["epoch"], params, optimizer, streams, best_loss, best, history)
 
 
 def _sha256(array: np.ndarray) -> str:

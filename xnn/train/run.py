@@ -33,16 +33,17 @@ class Run:
     history: History = field(default_factory=History)
     epoch: int = 0  # epochs finished
     best_loss: float = math.inf
-    best_params: Array | None = None  # a copy of the store's values at the best evaluation
+    best_params: dict[str, Array] | None = None  # store.snapshot() at the best evaluation
     start: Snapshot | None = None  # taken before the current epoch
 
 
 @dataclass
 class Snapshot:
-    """What an epoch changes, as it was before it: device copies of the parameters and the
-    optimizer's arrays, the host streams' positions, and how far the run had got."""
+    """What an epoch changes, as it was before it: device copies of the parameters (and
+    buffers) and the optimizer's arrays, the host streams' positions, and how far the run had
+    got."""
 
-    values: Array
+    values: dict[str, Array]  # store.snapshot(): the parameters and the buffers
     optimizer: OptimizerState | None
     order: dict[str, Any]
     masks: dict[int, dict[str, Any]]
@@ -60,7 +61,7 @@ def snapshot(net: NeuralNetwork, optim: Optimizer, run: Run) -> Snapshot | None:
     optimizer = None if state is None else OptimizerState(
         {name: backend.copy(a) for name, a in state.arrays.items()}, state.step)
     history = run.history
-    return Snapshot(backend.copy(store.values), optimizer, generator_state(run.order),
+    return Snapshot(store.snapshot(), optimizer, generator_state(run.order),
                     {i: s.state_dict() for i, s in net.mask_streams().items()}, run.epoch,
                     len(history.records),
                     (run.best_loss, history.best_epoch, history.best_val_loss))
@@ -68,7 +69,7 @@ def snapshot(net: NeuralNetwork, optim: Optimizer, run: Run) -> Snapshot | None:
 
 def roll_back(net: NeuralNetwork, optim: Optimizer, run: Run, start: Snapshot) -> None:
     """Put everything back as it was when ``start`` was taken."""
-    net.store.values[...] = start.values
+    net.store.restore(start.values)
     if start.optimizer is None:
         optim.reset()
     else:
@@ -93,7 +94,8 @@ def capture(net: NeuralNetwork, optim: Optimizer, run: Run) -> TrainingState:
         optimizer=None if optim_state is None else optim_state.state_dict(),
         streams={"order": generator_state(run.order), "masks": masks},
         best_loss=run.best_loss,
-        best_params=None if run.best_params is None else to_numpy(run.best_params),
+        best_params=None if run.best_params is None else {
+            name: to_numpy(a) for name, a in run.best_params.items()},
         history=copy.deepcopy(run.history))
 
 
@@ -110,4 +112,5 @@ def restore(net: NeuralNetwork, optim: Optimizer, run: Run, state: TrainingState
     run.epoch, run.history = state.epoch, copy.deepcopy(state.history)
     run.best_loss = state.best_loss
     if state.best_params is not None:
-        run.best_params = net.backend.asarray(state.best_params)
+        run.best_params = {name: net.backend.asarray(a)
+                           for name, a in state.best_params.items()}

@@ -22,7 +22,8 @@ class TrainingState:
     - ``streams``: where the random streams stand: ``"order"`` (the batch order's generator)
       and ``"masks"`` (each dropout layer's mask stream, by layer index); with
       ``streams="book"`` the order's generator is the book's one shared stream;
-    - early stopping's best so far (``best_loss``, ``best_params`` as one flat host array) and
+    - early stopping's best so far (``best_loss``; ``best_params``: ``{"values", "buffers"}``,
+      the store's flat values and buffers as host arrays, see ``ParameterStore.snapshot``) and
       the :class:`History` so far.
 
     Host arrays and JSON-like values only: a state can be deep-copied, pickled, sent to
@@ -34,7 +35,7 @@ class TrainingState:
     optimizer: dict[str, Any] | None
     streams: dict[str, Any]
     best_loss: float = math.inf
-    best_params: Any = None
+    best_params: dict[str, Any] | None = None
     history: History = field(default_factory=History)
 
     def copy(self) -> TrainingState:

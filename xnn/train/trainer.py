@@ -160,12 +160,12 @@ class Trainer:
             if val_loss < run.best_loss:
                 self.best_loss = run.best_loss = val_loss
                 history.best_epoch, history.best_val_loss = epoch, val_loss
-                run.best_params = net.backend.copy(net.store.values)
+                run.best_params = net.store.snapshot()
             elif early_stopping:
                 say(f"Loss increased after epoch {epoch}, final loss was "
                     f"{run.best_loss:.3f}, using the model from epoch {history.best_epoch}")
                 if run.best_params is not None:
-                    net.store.values[...] = run.best_params
+                    net.store.restore(run.best_params)
                 history.stopped_early = True
         history.records.append(record)
         run.epoch = epoch
@@ -194,7 +194,7 @@ class Trainer:
         """After a divergence: the best evaluated parameters if any, else those from before the
         failing epoch, back in the model; says which."""
         if run.best_params is not None:
-            self.net.store.values[...] = run.best_params
+            self.net.store.restore(run.best_params)
             return (f"the model holds the parameters of epoch {run.history.best_epoch}, the "
                     f"best evaluated (validation loss {run.best_loss:.4g})")
         if run.start is not None:
