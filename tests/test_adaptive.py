@@ -176,3 +176,37 @@ def test_adam_keeps_exactly_two_arrays():
 def test_bad_hyper_parameters_are_value_errors(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_each_optimizer_trains_the_same_on_numpy_and_array_api_strict(name):
+    """Parity: the same model, data and optimizer on both backends (NumPy's kernels under
+    both; the out= path against the reference), 15 steps in float64."""
+    pytest.importorskip("array_api_strict")
+    from xnn import Dense, NeuralNetwork, SoftmaxCrossEntropy, Tanh, Trainer
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((60, 5))
+    y = np.argmax(X @ rng.standard_normal((5, 3)), axis=1)
+    trained = []
+    for backend in ("numpy", "array_api_strict"):
+        net = NeuralNetwork([Dense(8, Tanh(), dropout=0.8), Dense(3)], SoftmaxCrossEntropy(),
+                            seed=2, backend=backend, dtype="float64")
+        Trainer(net, RULES[name](), log=lambda line: None).fit(
+            X, y, X, y, epochs=3, eval_every=3, batch_size=12)
+        trained.append([to_numpy(p) for p in net.params()])
+    for ours, theirs in zip(*trained, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-13)
+
+
+def test_adam_trains_a_classifier():
+    from xnn import Dense, NeuralNetwork, SoftmaxCrossEntropy, Tanh, Trainer
+    from xnn.preprocessing import accuracy
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 10))
+    y = np.argmax(X @ rng.standard_normal((10, 4)), axis=1)
+    net = NeuralNetwork([Dense(16, Tanh()), Dense(4)], SoftmaxCrossEntropy(), seed=1)
+    Trainer(net, AdamW(0.01), log=lambda line: None).fit(X, y, X, y, epochs=30,
+                                                         eval_every=30, batch_size=30)
+    assert accuracy(net, X, y) > 0.9

@@ -372,3 +372,15 @@ def test_the_weight_gradient_through_batch_norm(backend, rng):
     _backward(ops, backend.asarray(G))
     assert_backend_close(ops[0].param_grad, backend.asarray(numerical_gradient(loss, W)),
                          rtol=1e-6, atol=1e-8)
+
+
+def test_fit_refuses_a_one_row_last_batch_before_any_work():
+    import numpy as np
+
+    from xnn import SGD, Dense, NeuralNetwork, SoftmaxCrossEntropy, Tanh, Trainer
+
+    net = NeuralNetwork([Dense(4, Tanh(), batch_norm=True), Dense(2)], SoftmaxCrossEntropy())
+    X, y = np.random.default_rng(0).standard_normal((33, 3)), np.arange(33) % 2
+    with pytest.raises(ValueError, match="last batch of 1 row"):
+        Trainer(net, SGD(0.1)).fit(X, y, X, y, epochs=1, batch_size=32)
+    assert not net.built  # nothing was drawn or trained

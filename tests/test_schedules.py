@@ -113,3 +113,30 @@ def test_the_books_arguments_and_a_schedule_are_exclusive():
 def test_bad_schedule_arguments(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_a_plateau_schedule_resumes_exactly(tmp_path):
+    """Its rate is state: saved in the training checkpoint and restored on resume."""
+    def run(**kwargs):
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((40, 4))
+        y = np.argmax(X @ rng.standard_normal((4, 3)), axis=1)
+        net = NeuralNetwork([Dense(3)], SoftmaxCrossEntropy(), dtype="float64")
+        optimizer = SGDMomentum(3.0, momentum=0.9, schedule=ReduceLROnPlateau(0.5, 0))
+        history = Trainer(net, optimizer, log=lambda line: None).fit(
+            X, y, X, y, epochs=8, eval_every=1, batch_size=10, early_stopping=False, **kwargs)
+        return [r["lr"] for r in history.records], [p.copy() for p in net.params()]
+
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    path = tmp_path / "run.npz"
+    import shutil
+
+    straight_rates, straight_params = run(
+        checkpoint=path, on_epoch=lambda r: shutil.copy(path, copies / f"{r['epoch']}.npz"))
+    assert len(set(straight_rates)) > 1  # the rate was cut at least once
+    for epoch in (3, 5, 7):
+        rates, params = run(resume=copies / f"{epoch}.npz")
+        assert rates == straight_rates
+        for ours, theirs in zip(params, straight_params, strict=True):
+            np.testing.assert_array_equal(ours, theirs)

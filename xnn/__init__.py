@@ -51,25 +51,44 @@ _HOMES = {  # public name → the module that defines it
     "SGDMomentum": "xnn.train.optimizers",
     "TrainingState": "xnn.train.state",
     "Trainer": "xnn.train.trainer",
+    "Adam": "xnn.train.adaptive",
+    "AdamW": "xnn.train.adaptive",
+    "RMSProp": "xnn.train.adaptive",
+    "AdaGrad": "xnn.train.adaptive",
+    "Schedule": "xnn.train.schedules",
+    "LinearDecay": "xnn.train.schedules",
+    "ExponentialDecay": "xnn.train.schedules",
+    "StepDecay": "xnn.train.schedules",
+    "CosineDecay": "xnn.train.schedules",
+    "ReduceLROnPlateau": "xnn.train.schedules",
+    "BatchNormalize": "xnn.nn.batchnorm",
+    "Scale": "xnn.nn.batchnorm",
 }
 
 __all__ = [
     "SGD",
     "Activation",
+    "AdaGrad",
+    "Adam",
+    "AdamW",
     "Backend",
     "BackendUnavailableError",
+    "BatchNormalize",
     "BiasActivation",
     "BiasAdd",
     "CSVLogger",
     "Callback",
+    "CosineDecay",
     "Dense",
     "Dropout",
     "EarlyStopping",
+    "ExponentialDecay",
     "History",
     "JSONLogger",
     "Layer",
     "LeakyReLU",
     "Linear",
+    "LinearDecay",
     "Loss",
     "MeanSquaredError",
     "ModelCheckpoint",
@@ -80,11 +99,16 @@ __all__ = [
     "ParamOperation",
     "ParameterStore",
     "ProgressBar",
+    "RMSProp",
     "ReLU",
     "ReLU6",
+    "ReduceLROnPlateau",
     "SGDMomentum",
+    "Scale",
+    "Schedule",
     "Sigmoid",
     "SoftmaxCrossEntropy",
+    "StepDecay",
     "Tanh",
     "Trainer",
     "TrainingState",
@@ -118,6 +142,7 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
         to_numpy,
     )
     from xnn.nn.activations import Activation, LeakyReLU, Linear, ReLU, ReLU6, Sigmoid, Tanh
+    from xnn.nn.batchnorm import BatchNormalize, Scale
     from xnn.nn.dropout import Dropout
     from xnn.nn.fused import BiasActivation
     from xnn.nn.layers import Dense, Layer
@@ -125,9 +150,18 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from xnn.nn.network import NeuralNetwork
     from xnn.nn.operations import BiasAdd, Operation, ParamOperation, WeightMultiply
     from xnn.nn.store import ParameterStore
+    from xnn.train.adaptive import AdaGrad, Adam, AdamW, RMSProp
     from xnn.train.callbacks import Callback, EarlyStopping, ModelCheckpoint
     from xnn.train.history import History
     from xnn.train.loggers import CSVLogger, JSONLogger, ProgressBar
     from xnn.train.optimizers import SGD, Optimizer, OptimizerState, SGDMomentum
+    from xnn.train.schedules import (
+        CosineDecay,
+        ExponentialDecay,
+        LinearDecay,
+        ReduceLROnPlateau,
+        Schedule,
+        StepDecay,
+    )
     from xnn.train.state import TrainingState
     from xnn.train.trainer import Trainer

@@ -66,6 +66,7 @@ def write_training_checkpoint(path: str | os.PathLike[str], state: TrainingState
         arrays["best_buffers"] = state.best_params["buffers"]
     history = state.history
     meta = {"epoch": state.epoch, "streams": state.streams, "fingerprint": fingerprint,
+            "schedule": state.schedule,
             "optimizer_step": None if state.optimizer is None else state.optimizer["step"],
             "best_loss": None if math.isinf(state.best_loss) else state.best_loss,
             "history": {"records": history.records, "best_epoch": history.best_epoch,
@@ -105,7 +106,8 @@ def _state(meta: dict[str, Any], contents: dict[str, np.ndarray]) -> TrainingSta
     if "best_params" in contents:  # files from before buffers have no best_buffers: none
         values = contents["best_params"]
         best = {"values": values, "buffers": contents.get("best_buffers", values[:0])}
-    return TrainingState(meta["epoch"], params, optimizer, streams, best_loss, best, history)
+    return TrainingState(meta["epoch"], params, optimizer, streams, best_loss, best, history,
+                         meta.get("schedule", {}))
 
 
 def _sha256(array: np.ndarray) -> str:

@@ -50,6 +50,7 @@ class Snapshot:
     epoch: int
     records: int
     best: tuple[float, int | None, float | None]
+    schedule: dict[str, Any]
 
 
 def snapshot(net: NeuralNetwork, optim: Optimizer, run: Run) -> Snapshot | None:
@@ -64,7 +65,8 @@ def snapshot(net: NeuralNetwork, optim: Optimizer, run: Run) -> Snapshot | None:
     return Snapshot(store.snapshot(), optimizer, generator_state(run.order),
                     {i: s.state_dict() for i, s in net.mask_streams().items()}, run.epoch,
                     len(history.records),
-                    (run.best_loss, history.best_epoch, history.best_val_loss))
+                    (run.best_loss, history.best_epoch, history.best_val_loss),
+                    optim.schedule.state_dict())
 
 
 def roll_back(net: NeuralNetwork, optim: Optimizer, run: Run, start: Snapshot) -> None:
@@ -83,6 +85,7 @@ def roll_back(net: NeuralNetwork, optim: Optimizer, run: Run, start: Snapshot) -
     run.epoch = start.epoch
     run.best_loss, history.best_epoch, history.best_val_loss = start.best
     history.stopped_early = False
+    optim.schedule.load_state_dict(start.schedule)
 
 
 def capture(net: NeuralNetwork, optim: Optimizer, run: Run) -> TrainingState:
@@ -96,7 +99,7 @@ def capture(net: NeuralNetwork, optim: Optimizer, run: Run) -> TrainingState:
         best_loss=run.best_loss,
         best_params=None if run.best_params is None else {
             name: to_numpy(a) for name, a in run.best_params.items()},
-        history=copy.deepcopy(run.history))
+        history=copy.deepcopy(run.history), schedule=optim.schedule.state_dict())
 
 
 def restore(net: NeuralNetwork, optim: Optimizer, run: Run, state: TrainingState) -> None:
@@ -111,6 +114,8 @@ def restore(net: NeuralNetwork, optim: Optimizer, run: Run, state: TrainingState
         masks[int(index)].load_state_dict(stream_state)
     run.epoch, run.history = state.epoch, copy.deepcopy(state.history)
     run.best_loss = state.best_loss
+    if state.schedule:
+        optim.schedule.load_state_dict(state.schedule)
     if state.best_params is not None:
         run.best_params = {name: net.backend.asarray(a)
                            for name, a in state.best_params.items()}

@@ -37,6 +37,7 @@ class TrainingState:
     best_loss: float = math.inf
     best_params: dict[str, Any] | None = None
     history: History = field(default_factory=History)
+    schedule: dict[str, Any] = field(default_factory=dict)  # e.g. ReduceLROnPlateau's place
 
     def copy(self) -> TrainingState:
         """A deep copy (the arrays too)."""

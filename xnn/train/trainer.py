@@ -83,6 +83,12 @@ class Trainer:
         # all checks before anything changes: bad data must not cost the caller their model
         X, y = self._data(X_train, y_train, "X_train", "y_train", None if restart else -1)
         X_val, y_val = self._data(X_test, y_test, "X_test", "y_test", X.shape[1])
+        last = X.shape[0] % batch_size or min(batch_size, X.shape[0])
+        if last < net.min_train_rows:  # batch norm needs two rows to a batch
+            raise ValueError(
+                f"batch_size={batch_size} leaves a last batch of {last} row(s) of the "
+                f"{X.shape[0]}, and batch normalisation needs at least {net.min_train_rows}; "
+                "choose another batch_size (or drop a row)")
         fingerprint = None
         if checkpoint is not None or resume_path is not None:
             fingerprint = self._fingerprint((X_train, y_train, X_test, y_test), epochs,
