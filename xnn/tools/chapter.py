@@ -100,8 +100,9 @@ def _run_one(name: str, data: tuple[Any, ...], backend: Backend, options: dict[s
         val_losses=[(r["epoch"], r["val_loss"]) for r in history.records
                     if r["val_loss"] is not None],
     )
-    log(f"The model validation accuracy is: {result.accuracy:.2f}% "
-        f"(book: {experiment.book_accuracy:.2f}%)")
+    reference = "" if experiment.book_accuracy is None else \
+        f" ({experiment.reference}: {experiment.book_accuracy:.2f}%)"
+    log(f"The model validation accuracy is: {result.accuracy:.2f}%{reference}")
     return result
 
 

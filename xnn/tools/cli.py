@@ -138,15 +138,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def _chapter4(args: argparse.Namespace) -> int:
     from xnn.tools.chapter import run_experiments
-    from xnn.tools.experiments import DEFAULT_NAMES, EXPERIMENTS, load_chapter_data
+    from xnn.tools.experiments import BOOK_NAMES, DEFAULT_NAMES, EXPERIMENTS, load_chapter_data
     from xnn.tools.results import markdown_table, write_results
 
     if args.list:
-        for experiment in EXPERIMENTS.values():
-            print(f"{experiment.name:16} {experiment.book_accuracy:6.2f}%  "
-                  f"{experiment.description} ({experiment.epochs} epochs)")
+        _list_experiments(EXPERIMENTS)
         return 0
-    names = list(EXPERIMENTS) if args.all else (args.names or list(DEFAULT_NAMES))
+    names = list(BOOK_NAMES) if args.all else (args.names or list(DEFAULT_NAMES))
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
         return _usage(f"unknown experiment(s) {', '.join(unknown)}; see `xnn chapter4 --list`")
@@ -180,6 +178,20 @@ def _chapter4(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def _list_experiments(experiments: dict) -> None:
+    """The chapter's table, then the rows beyond the book, with the accuracy each compares to."""
+    print(f"{'name':16} {'compare to':>17}  what (epochs)")
+    for section, reference in (("the chapter's table (--all runs it)", "book"),
+                               ("beyond the book (by name)", "PyTorch")):
+        print(f"\n{section}:")
+        for e in experiments.values():
+            if e.reference != reference:
+                continue
+            accuracy = "—" if e.book_accuracy is None else f"{e.book_accuracy:.2f}%"
+            print(f"{e.name:16} {reference + ' ' + accuracy:>17}  {e.description} "
+                  f"({e.epochs} epochs)")
 
 
 def _data(args: argparse.Namespace) -> int:

@@ -41,7 +41,8 @@ COLUMNS = ("experiment", "book accuracy %", "xnn accuracy %", "difference (point
 
 
 def _rows(results: Sequence[Result]) -> list[list[str]]:
-    return [[r.name, f"{r.book_accuracy:.2f}", f"{r.accuracy:.2f}", f"{r.difference:+.2f}",
+    return [[r.name, "" if r.book_accuracy is None else f"{r.book_accuracy:.2f}",
+             f"{r.accuracy:.2f}", "" if r.difference is None else f"{r.difference:+.2f}",
              "" if r.best_val_loss is None else f"{r.best_val_loss:.4f}",
              str(r.best_epoch or ""), str(r.epochs_run), f"{r.seconds_per_epoch:.2f}",
              r.backend, r.dtype, r.streams] for r in results]
