@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from xnn.backends import Backend, BackendUnavailableError, get_backend, resolve_dtype, to_numpy
+from xnn.backends import Backend, get_backend, resolve_dtype
+from xnn.core.batches import row_blocks
 from xnn.core.inputs import as_features, as_targets
 from xnn.core.random import BookStreams, Streams, seed_sequence
+from xnn.core.validation import check_positive_int
 from xnn.nn.batchnorm import check_batch_rows
-from xnn.nn.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
 from xnn.nn.layers import Layer
 from xnn.nn.losses import Loss
 from xnn.nn.operations import Array
+from xnn.nn.persistence import Persistent
 from xnn.nn.store import ParameterStore
 
 __all__ = ["NeuralNetwork"]
@@ -22,7 +23,7 @@ _INIT, _DROPOUT = 0, 1  # stream families of a model's seed
 STREAMS = {"independent": Streams, "book": BookStreams}
 
 
-class NeuralNetwork:
+class NeuralNetwork(Persistent):
     """Layers run in order, trained against ``loss``, on ``backend`` in ``dtype``.
 
     ``backend=None`` means ``$XNN_BACKEND``, else ``"numpy"``. ``seed`` fixes the initial
@@ -64,6 +65,22 @@ class NeuralNetwork:
     def forward(self, X: Any, inference: bool = False) -> Array:
         """Predictions for ``X`` (host data or arrays of this backend), as a backend array."""
         return self.forward_batch(self.as_features(X, check_values=False), inference)
+
+    def predict(self, X: Any, chunk: int = 8192) -> Array:
+        """The outputs for ``X`` in inference mode (no dropout), ``chunk`` rows at a time; a
+        backend array. (``forward`` keeps the book's meaning: training mode by default.)"""
+        chunk = check_positive_int(chunk, "chunk")
+        X = self.as_features(X)
+        parts = [self.forward_batch(X[rows, ...], inference=True)
+                 for rows in row_blocks(X.shape[0], chunk)]
+        if len(parts) <= 1:
+            return parts[0] if parts else self.forward_batch(X, inference=True)
+        xp = self.backend.xp
+        return (getattr(xp, "concat", None) or xp.concatenate)(parts, axis=0)  # CuPy 13: no concat
+
+    def predict_classes(self, X: Any, chunk: int = 8192) -> Array:
+        """The class of each row of ``X``: the index of its largest output (inference mode)."""
+        return self.backend.xp.argmax(self.predict(X, chunk), axis=1)
 
     def backward(self, loss_grad: Array) -> None:
         """Back-propagate ``loss_grad`` through every layer, filling the parameter gradients."""
@@ -220,55 +237,6 @@ class NeuralNetwork:
         self.backend = target
         self.loss.bind(target.kernels)
         return self
-
-    # -- an ordinary Python object: pickle and copy.deepcopy -------------------------------
-    def __getstate__(self) -> dict[str, Any]:
-        """Configuration, parameters as host arrays, the backend by name, the streams' places."""
-        return {"layers": self.layers, "loss": self.loss, "seed": self.seed,
-                "backend": self.backend.name, "fused": getattr(self.backend, "fused", False),
-                "dtype": self.dtype, "streams": self.streams, "params": self.state_dict(),
-                "masks": {i: m.state_dict() for i, m in self.mask_streams().items()},
-                "book": self._streams.state_dict() if isinstance(self._streams, BookStreams)
-                else None}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """Rebuilt on the backend it was pickled on (a clear error if that is unusable here)."""
-        try:
-            backend = get_backend(state["backend"], fused=state["fused"])
-        except BackendUnavailableError as exc:
-            raise BackendUnavailableError(
-                f"this model was pickled on backend {state['backend']!r}, which cannot run "
-                f"here: {exc}; load it with NeuralNetwork.load after model.save, choosing a "
-                "backend") from exc
-        self.__init__(state["layers"], state["loss"], seed=state["seed"], backend=backend,
-                      dtype=state["dtype"], streams=state["streams"])
-        if state["params"]:
-            self.load_state_dict(state["params"])
-        masks = self.mask_streams()
-        for index, mask_state in state["masks"].items():
-            masks[index].load_state_dict(mask_state)
-        if state["book"] is not None:
-            self._streams.load_state_dict(state["book"])
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write architecture, hyper-parameters, dtype, parameters and buffers to ``path``."""
-        buffers = {} if self.store is None else self.store.buffer_state_dict()
-        write_checkpoint(self, path, [to_numpy(p) for p in self.params()], buffers)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str],
-             backend: str | Backend | None = None) -> NeuralNetwork:
-        """A model saved with :meth:`save`, on ``backend`` (whatever it was saved on)."""
-        saved = read_checkpoint(path)
-        model = cls(saved.layers, saved.loss, backend=backend, **saved.options)
-        if saved.n_features is not None:
-            names = list(model._layout(saved.n_features))
-            try:
-                model.load_state_dict({**dict(zip(names, saved.params, strict=True)),
-                                       **saved.buffers}, saved.n_features)
-            except ValueError as exc:
-                raise CheckpointError(f"{path}: {exc}") from exc
-        return model
 
     def __repr__(self) -> str:
         layers = ",\n    ".join(repr(layer) for layer in self.layers)
