@@ -10,7 +10,7 @@ import pytest
 
 from xnn.tools import chapter
 from xnn.tools.chapter import run_experiments
-from xnn.train.trainer import Trainer
+from xnn.train.optimizers import SGDMomentum
 
 
 @pytest.fixture
@@ -49,18 +49,19 @@ def test_each_result_is_written_as_it_finishes(data, tmp_path, monkeypatch):
 def test_resume_skips_finished_runs_and_continues_the_interrupted_one(data, tmp_path,
                                                                       monkeypatch):
     expected = _summary(_run(["sce", "momentum", "mse"], data, tmp_path / "straight"))
-    epoch = Trainer._epoch
+    update, steps = SGDMomentum.update, []
 
-    def interrupted(self, run, *args):
-        if self.net.layers[0].activation.name == "tanh" and run.epoch == 7 and \
-                type(self.optim).__name__ == "SGDMomentum":
-            raise KeyboardInterrupt  # in the middle of "momentum"
-        return epoch(self, run, *args)
+    def interrupted(self, *args):
+        steps.append(1)  # "momentum" is the one experiment with SGDMomentum
+        if len(steps) == 6 * 6 + 3:  # 6 steps per epoch (360 rows, batch 60): in epoch 7
+            raise KeyboardInterrupt
+        return update(self, *args)
 
-    monkeypatch.setattr(Trainer, "_epoch", interrupted)
+    monkeypatch.setattr(SGDMomentum, "update", interrupted)
     with pytest.raises(KeyboardInterrupt):
         _run(["sce", "momentum", "mse"], data, tmp_path / "run")
-    monkeypatch.setattr(Trainer, "_epoch", epoch)
+    monkeypatch.setattr(SGDMomentum, "update", update)
+    assert (tmp_path / "run" / "checkpoints" / "momentum.npz").exists()
     assert (tmp_path / "run" / "runs" / "sce.json").exists()
     assert not (tmp_path / "run" / "runs" / "momentum.json").exists()
     lines = []

@@ -79,7 +79,8 @@ def test_without_early_stopping_every_evaluation_is_printed(backend, rng, capsys
         X, y, X, y, epochs=6, eval_every=2, batch_size=20, early_stopping=False)
     assert capsys.readouterr().out.count("Validation loss after") == 3
     assert [r["val_loss"] is not None for r in history.records] == [False, True] * 3
-    assert set(history.records[0]) == {"epoch", "lr", "train_loss", "val_loss", "seconds"}
+    assert set(history.records[0]) == {"epoch", "lr", "train_loss", "val_loss", "val_accuracy",
+                                        "seconds"}
     assert [r["epoch"] for r in history.records] == list(range(1, 7))
 
 

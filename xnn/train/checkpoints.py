@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,8 +25,8 @@ from xnn.nn.checkpoint import CheckpointError, read_arrays
 from xnn.train.history import History
 from xnn.train.state import TrainingState
 
-__all__ = ["FORMAT", "data_fingerprint", "differences", "read_training_checkpoint",
-           "write_training_checkpoint"]
+__all__ = ["FORMAT", "data_fingerprint", "differences", "fit_fingerprint", "read_matching",
+           "read_training_checkpoint", "resume_path", "write_training_checkpoint"]
 
 FORMAT = "xnn-training-1"
 _SAMPLED_ROWS = 4096  # rows of a device array hashed (its whole bytes are hashed on the host)
@@ -41,6 +42,43 @@ def data_fingerprint(x: Any) -> dict[str, Any]:
                 "sha256": _sha256(sample), "sampled": True}
     host = np.ascontiguousarray(x)
     return {"shape": list(host.shape), "dtype": str(host.dtype), "sha256": _sha256(host)}
+
+
+def fit_fingerprint(net: Any, optim: Any, data: tuple[Any, ...],
+                    **fit: Any) -> dict[str, Any]:
+    """What a checkpoint belongs to: the data, the model, the optimizer and the fit's settings
+    (not the backend: a run may resume on another)."""
+    names = ("X_train", "y_train", "X_test", "y_test")
+    return {"data": {n: data_fingerprint(a) for n, a in zip(names, data, strict=True)
+                     if a is not None},
+            "model": {"layers": [repr(layer) for layer in net.layers], "loss": repr(net.loss),
+                      "seed": net.seed, "dtype": net.dtype, "streams": net.streams},
+            "optimizer": optim.config(), "fit": fit}
+
+
+def resume_path(resume: str | os.PathLike[str] | None,
+                checkpoint: str | os.PathLike[str] | None) -> Path | None:
+    """The file to resume from: ``resume``, or with ``"auto"`` the checkpoint if it exists."""
+    if resume is None:
+        return None
+    if isinstance(resume, str) and resume == "auto":
+        if checkpoint is None:
+            raise ValueError('resume="auto" needs checkpoint=PATH (the file to resume from)')
+        return Path(checkpoint) if Path(checkpoint).exists() else None
+    if not Path(resume).is_file():
+        raise FileNotFoundError(f"resume={str(resume)!r}: no such checkpoint file (pass "
+                                'resume="auto" with checkpoint=PATH to start afresh then)')
+    return Path(resume)
+
+
+def read_matching(path: Path, fingerprint: dict[str, Any]) -> TrainingState:
+    """The state saved at ``path``, refused when it belongs to other data or configuration."""
+    state, saved = read_training_checkpoint(path)
+    differ = differences(saved, fingerprint)
+    if differ:
+        raise ValueError(f"cannot resume from {path}: it belongs to another run; "
+                         + "; ".join(differ))
+    return state
 
 
 def differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:

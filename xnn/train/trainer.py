@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-from xnn.core.batches import row_blocks
 from xnn.core.inputs import as_features
 from xnn.core.validation import check_positive_int
 from xnn.nn.network import NeuralNetwork
 from xnn.nn.operations import Array
 from xnn.train import checkpoints
 from xnn.train.callbacks import Callback
+from xnn.train.epoch import Epoch
 from xnn.train.history import History
 from xnn.train.optimizers import Optimizer
 from xnn.train.run import Run, capture, restore, roll_back, snapshot
@@ -24,15 +22,18 @@ from xnn.train.state import TrainingState
 __all__ = ["History", "Trainer"]
 
 _SHUFFLE = 2  # stream family of a fit's seed (dropout masks use family 1)
-_EVAL_CHUNK = 8192  # rows per forward pass when evaluating
 PathLike = str | os.PathLike[str]
 
 
 class Trainer:
-    """Trains ``net`` with ``optim`` (the book's ``Trainer(model, optimizer)``)."""
+    """Trains ``net`` with ``optim`` (the book's ``Trainer(model, optimizer)``).
+
+    ``log`` receives the book's lines (``print`` by default); ``eval_chunk`` is how many rows an
+    evaluation runs through the model at a time.
+    """
 
     def __init__(self, net: NeuralNetwork, optim: Optimizer, *,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print, eval_chunk: int = 8192) -> None:
         if not isinstance(net, NeuralNetwork):
             raise TypeError(f"net must be a NeuralNetwork, got {net!r}")
         if not isinstance(optim, Optimizer):
@@ -41,24 +42,30 @@ class Trainer:
         self.optim = optim
         optim.net = net
         self.log = log  # where the book's lines go (``tqdm.write`` beside a progress bar)
+        self.eval_chunk = check_positive_int(eval_chunk, "eval_chunk")
         self.best_loss = math.inf
+        self.stop_training = False
         self._run: Run | None = None
 
-    def fit(self, X_train: Any, y_train: Any, X_test: Any, y_test: Any, epochs: int = 100,
-            eval_every: int = 10, batch_size: int = 32, seed: int = 1, restart: bool = True,
-            early_stopping: bool = True, verbose: bool = True,
+    def fit(self, X_train: Any, y_train: Any, X_test: Any = None, y_test: Any = None,
+            epochs: int = 100, eval_every: int = 10, batch_size: int = 32, seed: int = 1,
+            restart: bool = True, early_stopping: bool = True, verbose: int | bool = 1,
             on_epoch: Callable[[dict[str, Any]], None] | None = None,
             state: TrainingState | None = None, checkpoint: PathLike | None = None,
             checkpoint_every: int = 1, resume: PathLike | None = None,
             callbacks: Sequence[Callback] = ()) -> History:
-        """Train for ``epochs`` epochs, evaluating on the test set every ``eval_every``.
+        """Train for ``epochs`` epochs, evaluating on the test set every ``eval_every`` (and at
+        the end, when ``eval_every`` is longer than the run).
 
         With ``early_stopping``, training stops at the first evaluation whose loss is not lower
         than the best so far, and the parameters of the best evaluated model are copied back
         into ``net`` (the object the caller holds). ``restart=True`` redraws the parameters from
         the model's seed and clears the optimizer's state; ``restart=False`` continues.
         ``seed`` fixes the batch order and the dropout masks. Targets may be one-hot rows or
-        integer class labels. ``on_epoch`` is called with each epoch's record (for progress).
+        integer class labels. Without ``X_test``/``y_test`` nothing is evaluated (and nothing
+        stops early). ``verbose``: 0 silent, 1 the book's lines, 2 also a line per epoch (train
+        and validation loss, validation accuracy, rate, seconds) and a bar over the batches
+        (with tqdm). ``on_epoch`` is called with each epoch's record (for progress).
 
         Nothing lost: ``checkpoint=PATH`` writes the whole training state there (atomically)
         every ``checkpoint_every`` epochs, at each evaluation and at the end; ``resume=PATH``
@@ -73,37 +80,40 @@ class Trainer:
         ``trainer.stop_training = True`` ends the fit after the current epoch.
         """
         net, optim = self.net, self.optim
+        verbose = _verbosity(verbose)
         say = self.log if verbose else _silent
         epochs = check_positive_int(epochs, "epochs")
         eval_every = check_positive_int(eval_every, "eval_every")
         batch_size = check_positive_int(batch_size, "batch_size")
         checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
-        resume_path = _resume_path(resume, checkpoint)
+        resume_path = checkpoints.resume_path(resume, checkpoint)
         streams = net.streams_for_fit(seed)
         # all checks before anything changes: bad data must not cost the caller their model
         X, y = self._data(X_train, y_train, "X_train", "y_train", None if restart else -1)
-        X_val, y_val = self._data(X_test, y_test, "X_test", "y_test", X.shape[1])
-        last = X.shape[0] % batch_size or min(batch_size, X.shape[0])
-        if last < net.min_train_rows:  # batch norm needs two rows to a batch
-            raise ValueError(
-                f"batch_size={batch_size} leaves a last batch of {last} row(s) of the "
-                f"{X.shape[0]}, and batch normalisation needs at least {net.min_train_rows}; "
-                "choose another batch_size (or drop a row)")
+        validation = self._validation(X_test, y_test, X.shape[1])
+        self._check_last_batch(X.shape[0], batch_size)
         fingerprint = None
         if checkpoint is not None or resume_path is not None:
-            fingerprint = self._fingerprint((X_train, y_train, X_test, y_test), epochs,
-                                            eval_every, batch_size, seed, early_stopping)
+            fingerprint = checkpoints.fit_fingerprint(
+                net, optim, (X_train, y_train, X_test, y_test), epochs=epochs,
+                eval_every=eval_every, batch_size=batch_size, seed=seed,
+                early_stopping=early_stopping)
         if resume_path is not None:
-            state = _read_matching(resume_path, fingerprint)
+            state = checkpoints.read_matching(resume_path, fingerprint)
+        if validation is None and early_stopping:
+            say("No validation set (X_test, y_test): nothing is evaluated, nothing stops early")
+        if restart and state is None and net.built:
+            say("restart=True: the parameters are drawn again from the model's seed and the "
+                "optimizer starts over (restart=False continues training)")
         if restart or state is not None:
             net.reset_parameters()
             optim.reset()
         self.best_loss = math.inf  # each fit keeps its own best (the book's carried over)
         net.reseed_dropout(streams)
         run = self._run = Run(order=streams.permutations((_SHUFFLE,)))
-        xp, rows = net.backend.xp, min(batch_size, X.shape[0])  # one batch, refilled each step
-        batch = (xp.empty_like(X[:rows, ...]), xp.empty_like(y[:rows, ...]))
-        optim.start(epochs, -(-X.shape[0] // rows))
+        epoch = Epoch(self, run, X, y, validation, batch_size, epochs, eval_every,
+                      early_stopping, say, verbose)
+        optim.start(epochs, epoch.steps)
         if state is not None:
             restore(net, optim, run, state)
             self.best_loss = run.best_loss
@@ -120,8 +130,7 @@ class Trainer:
         try:
             while run.epoch < epochs and not run.history.stopped_early:
                 run.start = snapshot(net, optim, run)
-                record = self._epoch(run, X, y, X_val, y_val, batch, eval_every,
-                                     early_stopping, say)
+                record = epoch.run()
                 for callback in callbacks:
                     if record["val_loss"] is not None:
                         callback.on_evaluate(self, record)
@@ -141,53 +150,19 @@ class Trainer:
             if run.epoch > 0:
                 save()
             raise
+        finally:
+            epoch.close()
         for callback in callbacks:
             callback.on_fit_end(self, run.history)
         return run.history
 
-    def _epoch(self, run: Run, X: Array, y: Array, X_val: Array, y_val: Array,
-               batch: tuple[Array, Array], eval_every: int, early_stopping: bool,
-               say: Callable[[str], None]) -> dict[str, Any]:
-        """One epoch of training, then the evaluation and early stopping when due."""
-        net, optim, history = self.net, self.optim, run.history
-        started = time.perf_counter()
-        epoch = run.epoch + 1
-        optim.set_epoch(run.epoch)
-        train_loss = self._train_epoch(X, y, run.order, batch)
-        _check_diverged(train_loss, "training", epoch)
-        record = {"epoch": epoch, "lr": optim.lr, "train_loss": train_loss, "val_loss": None,
-                  "seconds": 0.0}
-        if epoch % eval_every == 0:
-            record["val_loss"] = val_loss = self.evaluate(X_val, y_val)
-            _check_diverged(val_loss, "validation", epoch)
-            optim.evaluated(val_loss)
-            if not early_stopping or val_loss < run.best_loss:
-                say(f"Validation loss after {epoch} epochs is {val_loss:.3f}")
-            if val_loss < run.best_loss:
-                self.best_loss = run.best_loss = val_loss
-                history.best_epoch, history.best_val_loss = epoch, val_loss
-                run.best_params = net.store.snapshot()
-            elif early_stopping:
-                say(f"Loss increased after epoch {epoch}, final loss was "
-                    f"{run.best_loss:.3f}, using the model from epoch {history.best_epoch}")
-                if run.best_params is not None:
-                    net.store.restore(run.best_params)
-                history.stopped_early = True
-        history.records.append(record)
-        run.epoch = epoch
-        record["seconds"] = time.perf_counter() - started
-        return record
+    def evaluate(self, X: Any, y: Any) -> float:
+        """The mean loss of ``net`` on (X, y) in inference mode; X and y as ``fit`` takes them
+        (host data or arrays of the model's backend; labels or one-hot rows)."""
+        from xnn.train.loops import evaluate
 
-    def evaluate(self, X: Array, y: Array) -> float:
-        """The loss of ``net`` in inference mode on checked backend arrays (one host sync)."""
-        net = self.net
-        total = None
-        for rows in row_blocks(X.shape[0], _EVAL_CHUNK):
-            X_chunk, y_chunk = X[rows, ...], y[rows, ...]
-            chunk = net.loss.forward(net.forward_batch(X_chunk, inference=True), y_chunk)
-            chunk = chunk * X_chunk.shape[0]
-            total = chunk if total is None else total + chunk
-        return float(total) / X.shape[0]
+        X, y = self._data(X, y, "X", "y", -1 if self.net.built else None)
+        return evaluate(self.net, X, y, self.eval_chunk)[0]
 
     # -- the state of a run ----------------------------------------------------------------
     def state_dict(self) -> TrainingState:
@@ -210,20 +185,6 @@ class Trainer:
         return ("the model's parameters are reset: its next forward pass draws them again "
                 "from its seed")
 
-    def _fingerprint(self, data: tuple[Any, ...], epochs: int, eval_every: int,
-                     batch_size: int, seed: int, early_stopping: bool) -> dict[str, Any]:
-        """What a checkpoint belongs to: the data, the model, the optimizer and the fit."""
-        net = self.net
-        names = ("X_train", "y_train", "X_test", "y_test")
-        return {"data": {n: checkpoints.data_fingerprint(a) for n, a in zip(names, data,
-                                                                             strict=True)},
-                "model": {"layers": [repr(layer) for layer in net.layers],
-                          "loss": repr(net.loss), "seed": net.seed, "dtype": net.dtype,
-                          "streams": net.streams},
-                "optimizer": self.optim.config(),
-                "fit": {"epochs": epochs, "eval_every": eval_every, "batch_size": batch_size,
-                        "seed": seed, "early_stopping": early_stopping}}
-
     # -- data ------------------------------------------------------------------------------
     def _data(self, X: Any, y: Any, x_name: str, y_name: str,
               n_features: int | None) -> tuple[Array, Array]:
@@ -234,64 +195,30 @@ class Trainer:
             raise ValueError(f"{x_name} has no rows")
         return X, self.net.as_targets(y, X.shape[0], name=y_name)
 
-    def _train_epoch(self, X: Array, y: Array, order: Any, batch: tuple[Array, Array]) -> float:
-        """One pass over (X, y) in a fresh random order; returns the mean training loss.
+    def _validation(self, X: Any, y: Any, width: int) -> tuple[Array, Array] | None:
+        """The checked validation set, or ``None`` when neither part is given."""
+        if X is None and y is None:
+            return None
+        if X is None or y is None:
+            raise ValueError("give both X_test and y_test, or neither (no validation)")
+        return self._data(X, y, "X_test", "y_test", width)
 
-        Each batch's rows are gathered into the same two buffers, so an epoch allocates no
-        shuffled copy of the data (memory stays at data + model; no page faults per epoch).
-        """
-        net, optim = self.net, self.optim
-        backend = net.backend
-        take_rows = backend.kernels.take_rows
-        X_buffer, y_buffer = batch
-        permutation = backend.asarray(order.permutation(X.shape[0]))
-        per_step = optim.schedule.per == "step"
-        total = None
-        for step, rows in enumerate(row_blocks(X.shape[0], X_buffer.shape[0])):
-            if per_step:
-                optim.set_step(step)
-            indices = permutation[rows]
-            size = indices.shape[0]
-            X_batch = take_rows(X, indices, out=X_buffer[:size, ...])
-            loss = net.train_step(X_batch, take_rows(y, indices, out=y_buffer[:size, ...]))
-            optim.step()
-            loss = loss * size
-            total = loss if total is None else total + loss
-        return float(total) / X.shape[0]
+    def _check_last_batch(self, rows: int, batch_size: int) -> None:
+        """Batch normalisation needs two rows to a batch: refuse a shorter last one now."""
+        last = rows % batch_size or min(batch_size, rows)
+        if last < self.net.min_train_rows:
+            raise ValueError(
+                f"batch_size={batch_size} leaves a last batch of {last} row(s) of the {rows}, "
+                f"and batch normalisation needs at least {self.net.min_train_rows}; choose "
+                "another batch_size (or drop a row)")
 
 
-def _resume_path(resume: PathLike | None, checkpoint: PathLike | None) -> Path | None:
-    """The file to resume from: ``resume``, or with ``"auto"`` the checkpoint if it exists."""
-    if resume is None:
-        return None
-    if isinstance(resume, str) and resume == "auto":
-        if checkpoint is None:
-            raise ValueError('resume="auto" needs checkpoint=PATH (the file to resume from)')
-        return Path(checkpoint) if Path(checkpoint).exists() else None
-    if not Path(resume).is_file():
-        raise FileNotFoundError(f"resume={str(resume)!r}: no such checkpoint file (pass "
-                                'resume="auto" with checkpoint=PATH to start afresh then)')
-    return Path(resume)
-
-
-def _read_matching(path: Path, fingerprint: dict[str, Any]) -> TrainingState:
-    """The state saved at ``path``, refused when it belongs to other data or configuration."""
-    state, saved = checkpoints.read_training_checkpoint(path)
-    differ = checkpoints.differences(saved, fingerprint)
-    if differ:
-        raise ValueError(f"cannot resume from {path}: it belongs to another run; "
-                         + "; ".join(differ))
-    return state
+def _verbosity(verbose: int | bool) -> int:
+    """``verbose`` as 0, 1 or 2 (``True`` is 1, ``False`` 0)."""
+    if verbose not in (0, 1, 2) or isinstance(verbose, float):
+        raise ValueError(f"verbose must be 0, 1 or 2 (or True/False), got {verbose!r}")
+    return int(verbose)
 
 
 def _silent(line: str) -> None:
-    """A log that drops the line (``verbose=False``)."""
-
-
-def _check_diverged(loss: float, which: str, epoch: int) -> None:
-    """Stop with a clear message once a loss is NaN or infinite (training has diverged)."""
-    if not math.isfinite(loss):
-        raise FloatingPointError(
-            f"training diverged: the {which} loss after epoch {epoch} is {loss}; "
-            "try a smaller learning rate (or check the data's scale)"
-        )
+    """A log that drops the line (``verbose=0``)."""
