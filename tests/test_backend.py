@@ -53,7 +53,7 @@ def _fresh_cupy(monkeypatch, module):
 
 def test_cupy_not_installed_says_how_to_install(monkeypatch):
     _fresh_cupy(monkeypatch, None)  # a None entry makes `import cupy` raise ImportError
-    with pytest.raises(BackendUnavailableError, match=r"not installed.*xnn\[cuda12\]"):
+    with pytest.raises(BackendUnavailableError, match=r"not installed.*xnn-dlfs\[cuda12\]"):
         NeuralNetwork([Dense(2)], MeanSquaredError(), backend="cupy")
     assert "cupy" not in available_backends()
 

@@ -81,6 +81,13 @@ def test_chapter4_bad_arguments_exit_2_before_loading_data(args, message, capsys
     assert message in one_line(capsys)
 
 
+def test_results_that_cannot_be_written_fail_before_loading_data(tmp_path, capsys, no_data):
+    (tmp_path / "file").write_text("")
+    results = tmp_path / "file" / "results"
+    assert main(["chapter4", "sce", "--results", str(results)]) == EXIT_USAGE
+    assert f"--results {results}: cannot write there" in one_line(capsys)
+
+
 def test_the_smallest_limit_trains_and_tests_on_one_row_at_least(tiny_mnist, tmp_path, capsys):
     assert main(["chapter4", "sce", "--epochs", "1", "--limit", "1", "--data", str(tiny_mnist),
                  "--results", str(tmp_path / "r"), "--no-progress"]) == 0
@@ -116,7 +123,8 @@ def test_data_mnist_with_failing_downloads_ends_in_one_line_and_exit_4(tmp_path,
 
 def test_bad_idx_files_are_one_line_and_exit_4(tiny_mnist, tmp_path, capsys):
     (tiny_mnist / "t10k-labels-idx1-ubyte.gz").write_bytes(b"garbage")
-    assert main(["chapter4", "sce", "--data", str(tiny_mnist), "--no-progress"]) == EXIT_DATA
+    assert main(["chapter4", "sce", "--data", str(tiny_mnist), "--no-progress",
+                 "--results", str(tmp_path / "r")]) == EXIT_DATA
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert err.splitlines()[-1].startswith(f"xnn: could not read MNIST from path {tiny_mnist}: ")

@@ -228,7 +228,7 @@ def test_plugin_runs_a_test_per_backend(pytester, monkeypatch):
     assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == len(BACKEND_NAMES) + 2
     result.stdout.fnmatch_lines(["*test_each?numpy? PASSED*", "*test_each?array_api_strict?*"])
     if outcomes.get("skipped"):
-        result.stdout.fnmatch_lines(["*SKIPPED*backend 'cupy' unavailable*"])
+        result.stdout.fnmatch_lines(["*SKIPPED*cupy: *"])
 
 
 def test_import_xnn_imports_no_pytest():

@@ -90,7 +90,8 @@ def _make_backend(name: str, fused: bool) -> Backend:
     from xnn.backends.strict_backend import StrictBackend
 
     strict = _import_optional(
-        "array_api_strict", "pip install array-api-strict  (or: pip install 'xnn[test]')"
+        "array_api_strict",
+        "pip install array-api-strict (or, in the xnn checkout: pip install -e '.[test]')"
     )
     return StrictBackend(strict)
 
@@ -108,7 +109,8 @@ def _import_optional(module: str, how: str) -> ModuleType:
 def _import_cupy() -> ModuleType:
     cupy = _import_optional(
         "cupy",
-        "pip install 'xnn[cuda12]' or 'xnn[cuda13]' (matching your CUDA driver)",
+        "pip install -e '.[cuda12]' or -e '.[cuda13]' in the xnn checkout, matching your CUDA "
+        "driver (from PyPI: pip install 'xnn-dlfs[cuda12]')",
     )
     try:
         count = cupy.cuda.runtime.getDeviceCount()

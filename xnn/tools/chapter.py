@@ -1,5 +1,7 @@
 """Running the chapter's experiments, each result written as it finishes, resumable.
 
+:func:`start_run` makes a run's directory (``RESULTS/<timestamp>-<names>/``, pointed at by
+``RESULTS/latest``; with ``resume``, the latest one again) and writes what the run is there.
 With a results directory, every finished experiment leaves ``runs/NAME.json`` (its result and
 the options it ran with) and refreshes the tables; the one in progress keeps its whole training
 state in ``checkpoints/NAME.npz``. ``resume=True`` skips the experiments already recorded with
@@ -17,13 +19,49 @@ from typing import Any
 from xnn.backends import Backend, get_backend
 from xnn.data.preprocessing import accuracy, one_hot
 from xnn.nn.network import NeuralNetwork
-from xnn.tools.experiments import BOOK_SEED, EXPERIMENTS, Result
-from xnn.tools.results import read_record, write_record, write_results
+from xnn.tools.experiments import BOOK_NAMES, BOOK_SEED, EXPERIMENTS, Result
+from xnn.tools.results import (
+    latest_run_directory,
+    new_run_directory,
+    plural,
+    read_metadata,
+    read_record,
+    run_metadata,
+    write_metadata,
+    write_record,
+    write_results,
+)
 from xnn.train.checkpoints import data_fingerprint
 from xnn.train.history import History
 from xnn.train.trainer import Trainer
 
-__all__ = ["run_experiments"]
+__all__ = ["list_experiments", "run_experiments", "start_run"]
+
+
+def start_run(root: str | Path, command: Sequence[str], options: dict[str, Any],
+              resume: bool = False,
+              log: Callable[[str], None] = print) -> tuple[Path, dict[str, Any]]:
+    """The directory of a new run under ``root`` (``resume``: the one ``root/latest`` points
+    at), with ``chapter4.json`` written there: the first write, so an unwritable ``root`` fails
+    before any work (OSError). Returns the directory and the metadata."""
+    root = Path(root).expanduser()
+    directory = latest_run_directory(root) if resume else None
+    if directory is None and resume and (root / "runs").is_dir():
+        directory = root  # a run written before runs had directories of their own
+    if directory is None:
+        if resume:
+            log(f"nothing to resume in {root}; starting a new run")
+        names = list(options.get("experiments", ()))
+        label = "all" if names == list(BOOK_NAMES) else "-".join(names[:4]) + \
+            (f"-and-{len(names) - 4}-more" if len(names) > 4 else "")
+        directory = new_run_directory(root, label or "run")
+    metadata = run_metadata(command, options)
+    earlier = read_metadata(directory) if resume else None
+    if earlier is not None:  # the run began earlier: keep when, and say when it resumed
+        metadata["resumed"], metadata["started"] = metadata["started"], earlier.get("started")
+    write_metadata(metadata, directory)
+    log(f"results go to {directory}")
+    return directory, metadata
 
 
 def run_experiments(names: Sequence[str], data: tuple[Any, ...], backend: str | Backend = "numpy",
@@ -63,6 +101,24 @@ def run_experiments(names: Sequence[str], data: tuple[Any, ...], backend: str | 
     return results
 
 
+def list_experiments(experiments: dict[str, Any],
+                     log: Callable[[str], None] = print) -> None:
+    """The chapter's table, then the rows beyond the book, with the accuracy each compares to."""
+    header = f"{'experiment':16} {'compare with':>17}  {'what it trains (epochs)'}"
+    log(header + "\n" + "-" * len(header))
+    for section, reference in (("the chapter's table (--all runs it)", "book"),
+                               ("beyond the book (by name)", "PyTorch")):
+        log(f"\n{section}:")
+        for e in experiments.values():
+            if e.reference != reference:
+                continue
+            accuracy = "—" if e.book_accuracy is None else f"{e.book_accuracy:.2f}%"
+            log(f"{e.name:16} {reference + ' ' + accuracy:>17}  {e.description} "
+                f"({plural(e.epochs, 'epoch')})")
+    log("\ncompare with: the accuracy the book printed for the chapter's rows; beyond the "
+        "book, PyTorch's on the same network (— not measured)")
+
+
 def _run_one(name: str, data: tuple[Any, ...], backend: Backend, options: dict[str, Any],
              progress: bool, log: Callable[[str], None], directory: Path | None,
              resume: bool) -> Result:
@@ -71,8 +127,8 @@ def _run_one(name: str, data: tuple[Any, ...], backend: Backend, options: dict[s
                                                             "epochs"))
     X_train, y_train, X_test, y_test = data
     model, optimizer = experiment.build(backend, dtype, seed, streams)
-    log(f"\n== {name}: {experiment.description}; {n_epochs} epochs on {backend.name} {dtype}"
-        f", {streams} random streams")
+    log(f"\n== {name}: {experiment.description}; {plural(n_epochs, 'epoch')} on "
+        f"{backend.name} {dtype}, {streams} random streams")
     train_targets, test_targets = _targets(model, y_train, y_test, dtype)
     checkpoint = None if directory is None else directory / "checkpoints" / f"{name}.npz"
     with _progress_bar(n_epochs, name, progress) as (on_epoch, say):

@@ -1,4 +1,7 @@
-"""The ``xnn`` command: ``chapter4``, ``data``, ``parity`` and ``bench``."""
+"""xnn: the training framework of Deep Learning from Scratch, chapter 4, on NumPy, CuPy or
+array-api-strict. Run the chapter's MNIST experiments (chapter4), fetch MNIST for offline use
+(data), check that two backends train alike (parity) and time training against PyTorch and JAX
+(bench). `xnn COMMAND --help` describes each command."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import importlib
 import logging
 import math
 import os
+import platform
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -15,16 +19,18 @@ from typing import NoReturn
 
 from xnn.backends import BACKEND_NAMES, BackendUnavailableError
 
-__all__ = ["EXIT_DATA", "EXIT_FAILED", "EXIT_UNAVAILABLE", "EXIT_USAGE", "Parser", "integer",
-           "main", "number", "output_file"]
+__all__ = ["EXIT_DATA", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_UNAVAILABLE", "EXIT_USAGE",
+           "Parser", "integer", "main", "number", "output_file"]
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_DATA = 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 EXIT_CODES = """exit status:
-  0  done
-  1  the run failed (`xnn parity`: parity does not hold)
-  2  bad arguments, or a bad $XNN_BACKEND
-  3  a backend that cannot run on this machine
-  4  the data could not be loaded (download failed, offline without a cache, bad IDX files)"""
+    0  done
+    1  the run failed (a training run diverged; `xnn parity`: parity does not hold)
+    2  bad arguments (an unwritable --results among them), or a bad $XNN_BACKEND
+    3  a backend that cannot run on this machine
+    4  the data could not be loaded (download failed, offline without a cache, bad IDX files)
+  130  interrupted (Ctrl-C)"""
 
 # subcommands that live in their own module, each with main(argv) -> int
 _DELEGATED = {"parity": "xnn.tools.parity_command", "bench": "xnn.tools.bench"}
@@ -83,52 +89,85 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = _parser().parse_args(argv)
         except SystemExit as exc:  # --help (0) or a usage error (2), already printed
             return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        args.argv = argv
         try:
             return args.run(args)
         except BackendUnavailableError as exc:
             print(f"xnn: {exc}", file=sys.stderr)
             return EXIT_UNAVAILABLE
+        except KeyboardInterrupt:
+            print("xnn: interrupted" + (" (`xnn chapter4 --resume` with the same options "
+                                        "continues the run)" if args.run is _chapter4 else ""),
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except BrokenPipeError:  # `xnn chapter4 --list | head`: no second error at exit
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_FAILED
 
 
 def _parser() -> argparse.ArgumentParser:
+    from xnn import __version__
+    from xnn.data import default_cache_dir
+
     parser = Parser(prog="xnn", description=__doc__, epilog=EXIT_CODES,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {__version__} (Python {platform.python_version()})")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    chapter = commands.add_parser("chapter4", help="run the chapter's MNIST experiments",
-                                  epilog=EXIT_CODES,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    chapter.add_argument("names", nargs="*", help="experiments to run (default: dropout deep)")
-    chapter.add_argument("--all", action="store_true", help="run every experiment (the table)")
+    chapter = commands.add_parser(
+        "chapter4", help="run the chapter's MNIST experiments",
+        description="Run the chapter's MNIST experiments. Each run writes its tables, plot and "
+                    "metadata\nto a directory of its own under --results.",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    chapter.add_argument("names", nargs="*",
+                         help="experiments to run (default: dropout deep; see --list)")
+    chapter.add_argument("--all", action="store_true", help="run every experiment of the "
+                         "chapter's table")
     chapter.add_argument("--list", action="store_true", help="list the experiments and exit")
     chapter.add_argument("--backend", choices=_BACKEND_CHOICES, default=None,
                          help="array backend (default: $XNN_BACKEND, else numpy)")
-    chapter.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    chapter.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                         help="floating-point type of the model and data (default: "
+                              "%(default)s; the book computed in float64)")
     chapter.add_argument("--epochs", type=integer(1), default=None,
-                         help="override every experiment's epochs (for quick runs)")
+                         help="override every experiment's epochs, for quick runs (default: "
+                              "each experiment's own: see --list)")
     chapter.add_argument("--seed", type=integer(0, 2**32 - 1), default=20190119,
                          help="seed of the weights, batch order and dropout masks "
-                              "(0 to 2**32 - 1; default 20190119)")
+                              "(0 to 2**32 - 1; default: %(default)s, the book's)")
     chapter.add_argument("--streams", choices=("book", "independent"), default="book",
                          help="random draws: the book's own (default, so differences from the "
                               "book are xnn's fixes, not luck; with --dtype float64, the book's "
                               "runs) or xnn's independent streams")
-    chapter.add_argument("--results", default="results", help="directory for the tables and plot")
-    chapter.add_argument("--data", default=None, help="directory holding the four MNIST IDX files")
+    chapter.add_argument("--results", default="results",
+                         help="where each run gets a directory of its own, "
+                              "RESULTS/<timestamp>-<names>/, and RESULTS/latest points at the "
+                              "newest (default: %(default)s)")
+    chapter.add_argument("--data", default=None,
+                         help="directory holding the four MNIST IDX files (default: the cache, "
+                              "else a download; see `xnn data --help`)")
     chapter.add_argument("--limit", type=integer(1), default=None,
                          help="train on the first N images only and test on the first "
-                              "max(N // 6, 1) (smoke runs; N >= 1)")
+                              "max(N // 6, 1) (smoke runs, not comparable with the book; "
+                              "default: all)")
     chapter.add_argument("--no-progress", action="store_true", help="no progress bar")
     chapter.add_argument("--resume", action="store_true",
-                         help="skip the experiments already finished in --results (same options)"
-                              " and continue an interrupted one from its checkpoint there")
+                         help="continue in the run directory RESULTS/latest points at instead "
+                              "of a new one: skip the experiments finished there (with the same "
+                              "options) and continue an interrupted one from its checkpoint")
     chapter.set_defaults(run=_chapter4)
 
     data = commands.add_parser("data", help="fetch a dataset into the cache (for offline use)",
+                               description="Fetch a dataset into the cache, so that later runs "
+                                           "work offline (XNN_OFFLINE=1).",
                                epilog=EXIT_CODES,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    data.add_argument("dataset", choices=("mnist",))
-    data.add_argument("--cache-dir", default=None)
+    data.add_argument("dataset", choices=("mnist",), help="the dataset (only mnist)")
+    data.add_argument("--cache-dir", default=str(default_cache_dir()),
+                      help="directory of the cache (default: %(default)s, from $XNN_DATA_DIR or "
+                           "the platform's user cache)")
     data.set_defaults(run=_data)
 
     for name, module in _DELEGATED.items():
@@ -137,12 +176,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _chapter4(args: argparse.Namespace) -> int:
-    from xnn.tools.chapter import run_experiments
+    from xnn.tools.chapter import list_experiments, run_experiments, start_run
     from xnn.tools.experiments import BOOK_NAMES, DEFAULT_NAMES, EXPERIMENTS, load_chapter_data
-    from xnn.tools.results import markdown_table, write_results
+    from xnn.tools.results import caveat, check_writable, markdown_table, write_results
 
     if args.list:
-        _list_experiments(EXPERIMENTS)
+        list_experiments(EXPERIMENTS)
         return 0
     names = list(BOOK_NAMES) if args.all else (args.names or list(DEFAULT_NAMES))
     unknown = [n for n in names if n not in EXPERIMENTS]
@@ -161,37 +200,45 @@ def _chapter4(args: argparse.Namespace) -> int:
     from xnn.data import MnistError
 
     backend = get_backend(backend_name)  # fail before loading data if it is unusable
+    try:  # and so does a results directory that cannot be written
+        check_writable(Path(args.results).expanduser())
+    except OSError as exc:
+        return _usage(f"--results {args.results}: cannot write there ({_one_line(exc)})")
     try:
         data = load_chapter_data(args.data, args.dtype, args.limit)
     except (MnistError, ValueError) as exc:
         print(f"xnn: {_one_line(exc)}", file=sys.stderr)
         return EXIT_DATA
-    results = run_experiments(names, data, backend, args.dtype, args.epochs, args.seed,
-                              progress=not args.no_progress, streams=args.streams,
-                              results_dir=args.results, resume=args.resume)
-    print("\n" + markdown_table(results))
-    try:
-        written = write_results(results, args.results)
+    options = {"experiments": names, "backend": backend.name, "dtype": args.dtype,
+               "seed": args.seed, "streams": args.streams, "epochs": args.epochs,
+               "limit": args.limit, "data": args.data}
+    try:  # the run's own directory, before any training
+        directory, metadata = start_run(args.results, ["xnn", *args.argv], options,
+                                        resume=args.resume, log=print)
     except OSError as exc:
-        print(f"xnn: could not write the results to {args.results}: {exc}", file=sys.stderr)
+        print(f"xnn: could not make a run directory in {args.results}: {_one_line(exc)}",
+              file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        results = run_experiments(names, data, backend, args.dtype, args.epochs, args.seed,
+                                  progress=not args.no_progress, streams=args.streams,
+                                  results_dir=directory, resume=args.resume)
+    except (FloatingPointError, OSError) as exc:  # diverged; a disk full
+        print(f"xnn: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    print("\n" + markdown_table(results, caveat(metadata)))
+    notes: list[str] = []
+    try:
+        written = write_results(results, directory, notes)
+    except OSError as exc:
+        print(f"xnn: could not write the results to {directory}: {_one_line(exc)}",
+              file=sys.stderr)
         return EXIT_FAILED
     for path in written:
         print(f"wrote {path}")
+    for note in notes:
+        print(note)
     return 0
-
-
-def _list_experiments(experiments: dict) -> None:
-    """The chapter's table, then the rows beyond the book, with the accuracy each compares to."""
-    print(f"{'name':16} {'compare to':>17}  what (epochs)")
-    for section, reference in (("the chapter's table (--all runs it)", "book"),
-                               ("beyond the book (by name)", "PyTorch")):
-        print(f"\n{section}:")
-        for e in experiments.values():
-            if e.reference != reference:
-                continue
-            accuracy = "—" if e.book_accuracy is None else f"{e.book_accuracy:.2f}%"
-            print(f"{e.name:16} {reference + ' ' + accuracy:>17}  {e.description} "
-                  f"({e.epochs} epochs)")
 
 
 def _data(args: argparse.Namespace) -> int:

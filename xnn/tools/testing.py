@@ -126,9 +126,23 @@ def backend_params() -> list[Any]:
         try:
             get_backend(name)
         except BackendUnavailableError as exc:
-            marks.append(pytest.mark.skip(reason=f"backend {name!r} unavailable: {exc}"))
+            marks.append(pytest.mark.skip(reason=_skip_reason(name, exc)))
         params.append(pytest.param(name, id=name, marks=marks))
     return params
+
+
+# how to install each optional backend, short enough for pytest's ``-ra`` summary
+_INSTALL = {"cupy": "pip install -e '.[cuda12]'", "array_api_strict": "pip install -e '.[test]'"}
+
+
+def _skip_reason(name: str, exc: BackendUnavailableError) -> str:
+    """One short line: ``cupy: not installed (pip install -e '.[cuda12]')``, or the first clause
+    of the error (``cupy: CuPy is installed but no CUDA device is usable``)."""
+    if isinstance(exc.__cause__, ImportError):
+        return f"{name}: not installed ({_INSTALL.get(name, f'pip install {name}')})"
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    first = first.split(": ")[0].split("; ")[0].split(" (")[0].rstrip(".")
+    return f"{name}: {first}"
 
 
 def _dtype_name(dtype: Any) -> str:

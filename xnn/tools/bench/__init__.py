@@ -134,11 +134,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="xnn bench", description=__doc__.splitlines()[0],
+    parser = Parser(prog="xnn bench",
+                    description="Time xnn's training and inference against PyTorch, JAX and "
+                                "the bare matrix products (benchmarks/README.md says what each "
+                                "number means).",
                     epilog="exit status: 0 done, 2 bad arguments, 3 a backend that cannot run "
                            "here")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 6000 rows, 1000 inference rows, 1 repeat")
+                        help="smoke run: 6000 rows, 1000 inference rows, 1 repeat, to check "
+                             "that everything runs; its times and ratios are not comparable "
+                             "with a full run's (a tenth of the data fits in the CPU caches, "
+                             "and one round is one noisy sample)")
     parser.add_argument("--backends", default=None,
                         help="comma-separated xnn backends (default: every available one "
                              "except array_api_strict)")
@@ -150,16 +156,19 @@ def _parser() -> argparse.ArgumentParser:
                         help="training rows (default 60000; --quick 6000)")
     parser.add_argument("--inference-rows", type=int, default=None,
                         help="rows per inference pass (default 10000; --quick 1000)")
-    parser.add_argument("--batch-size", type=int, default=60)
+    parser.add_argument("--batch-size", type=int, default=60,
+                        help="training batch size (default: %(default)s, the book's)")
     parser.add_argument("--large-batch", type=int, default=4096,
-                        help="extra batch size timed on GPU backends (0: none)")
+                        help="extra batch size timed on GPU backends (0: none; default: "
+                             "%(default)s)")
     parser.add_argument("--no-torch", action="store_true",
                         help="do not time PyTorch (eager nor compiled)")
     parser.add_argument("--no-compile", action="store_true",
                         help="do not time torch.compile (its first compile takes a while)")
     parser.add_argument("--no-jax", action="store_true", help="do not time JAX")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
-    parser.add_argument("--seed", type=integer(0), default=20190119)
+    parser.add_argument("--seed", type=integer(0), default=20190119,
+                        help="seed of the data and the models (default: %(default)s)")
     parser.add_argument("--json", metavar="PATH", type=output_file,
                         help="also write the result as JSON")
     parser.add_argument("--markdown", metavar="PATH", type=output_file,
