@@ -33,7 +33,8 @@ EXIT_CODES = """exit status:
   130  interrupted (Ctrl-C)"""
 
 # subcommands that live in their own module, each with main(argv) -> int
-_DELEGATED = {"parity": "xnn.tools.parity_command", "bench": "xnn.tools.bench"}
+_DELEGATED = {"parity": "xnn.tools.parity_command", "bench": "xnn.tools.bench",
+              "sweep": "xnn.tools.sweep"}
 _BACKEND_CHOICES = (*BACKEND_NAMES, "auto")
 
 
