@@ -14,7 +14,8 @@ import pytest
 
 import xnn
 from xnn.data import write_idx
-from xnn.tools.cli import EXIT_INTERRUPTED, _parser, main
+from xnn.tools.arguments import EXIT_INTERRUPTED
+from xnn.tools.cli import _parser, main
 from xnn.tools.experiments import EXPERIMENTS
 
 

@@ -16,7 +16,8 @@ import pytest
 from xnn.backends import registry
 from xnn.data import DownloadError, mnist, write_idx
 from xnn.tools import bench, experiments, parity_command
-from xnn.tools.cli import EXIT_DATA, EXIT_UNAVAILABLE, EXIT_USAGE, main
+from xnn.tools.arguments import EXIT_DATA, EXIT_UNAVAILABLE, EXIT_USAGE
+from xnn.tools.cli import main
 
 
 @pytest.fixture

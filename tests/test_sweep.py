@@ -304,3 +304,22 @@ def test_the_facade():
     import xnn.sweep
 
     assert xnn.sweep.run is run and xnn.sweep.main is main
+
+
+def test_chapter4_seeds_runs_through_the_sweep(tiny_idx, cluster, tmp_path, monkeypatch):
+    """`xnn chapter4 NAMES --seeds S1,S2` is `xnn sweep` into RESULTS/sweep (here on the
+    running test cluster, through a scheduler address given to the sweep)."""
+    from xnn.tools import cli
+    from xnn.tools import sweep as sweep_command
+
+    address, _ = cluster
+    seen = []
+    real = sweep_command.main
+    monkeypatch.setattr(sweep_command, "main", lambda argv: seen.append(argv) or real(
+        [*argv, "--scheduler", address]))
+    status = cli.main(["chapter4", "sce", "--seeds", "1,2", "--epochs", "10", "--data",
+                       str(tiny_idx), "--results", str(tmp_path), "--no-progress"])
+    assert status == 0
+    assert seen[0][:5] == ["sce", "--seeds", "1,2", "--out", str(tmp_path / "sweep")]
+    lines = (tmp_path / "sweep" / "runs.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["seed"] for line in lines) == [1, 2]

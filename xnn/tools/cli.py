@@ -1,7 +1,8 @@
 """xnn: the training framework of Deep Learning from Scratch, chapter 4, on NumPy, CuPy or
 array-api-strict. Run the chapter's MNIST experiments (chapter4), fetch MNIST for offline use
-(data), check that two backends train alike (parity) and time training against PyTorch and JAX
-(bench). `xnn COMMAND --help` describes each command."""
+(data), check that two backends train alike (parity), time training against PyTorch and JAX
+(bench) and run experiments over many seeds on Dask (sweep). `xnn COMMAND --help` describes
+each command."""
 
 from __future__ import annotations
 
@@ -9,75 +10,30 @@ import argparse
 import contextlib
 import importlib
 import logging
-import math
 import os
 import platform
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from xnn.backends import BACKEND_NAMES, BackendUnavailableError
+from xnn.tools.arguments import (
+    EXIT_CODES,
+    EXIT_DATA,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    Parser,
+    integer,
+)
 
-__all__ = ["EXIT_DATA", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_UNAVAILABLE", "EXIT_USAGE",
-           "Parser", "integer", "main", "number", "output_file"]
-
-EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_DATA = 1, 2, 3, 4
-EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
-EXIT_CODES = """exit status:
-    0  done
-    1  the run failed (a training run diverged; `xnn parity`: parity does not hold)
-    2  bad arguments (an unwritable --results among them), or a bad $XNN_BACKEND
-    3  a backend that cannot run on this machine
-    4  the data could not be loaded (download failed, offline without a cache, bad IDX files)
-  130  interrupted (Ctrl-C)"""
+__all__ = ["main"]
 
 # subcommands that live in their own module, each with main(argv) -> int
 _DELEGATED = {"parity": "xnn.tools.parity_command", "bench": "xnn.tools.bench",
               "sweep": "xnn.tools.sweep"}
 _BACKEND_CHOICES = (*BACKEND_NAMES, "auto")
-
-
-class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line on stderr, with exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        """Print ``PROG: error: MESSAGE (see `PROG --help`)`` and exit with status 2."""
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
-
-
-def integer(low: int, high: int | None = None) -> Callable[[str], int]:
-    """An argparse type: an integer in [``low``, ``high``]."""
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < low or (high is not None and value > high):
-            expected = f">= {low}" if high is None else f"from {low} to {high}"
-            raise argparse.ArgumentTypeError(f"must be an integer {expected}, got {value}")
-        return value
-    parse.__name__ = "integer"  # argparse says "invalid integer value: 'x'"
-    return parse
-
-
-def number(low: float) -> Callable[[str], float]:
-    """An argparse type: a finite number >= ``low`` (no NaN, no infinity)."""
-    def parse(text: str) -> float:
-        value = float(text)
-        if not math.isfinite(value) or value < low:
-            raise argparse.ArgumentTypeError(f"must be a finite number >= {low}, got {text}")
-        return value
-    parse.__name__ = "number"
-    return parse
-
-
-def output_file(text: str) -> str:
-    """An argparse type: a path a file can be written at (not a directory, not under a file)."""
-    path = Path(text).expanduser()
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a directory; expected a file path")
-    ancestor = next((p for p in path.absolute().parents if p.exists()), None)
-    if ancestor is not None and not ancestor.is_dir():
-        raise argparse.ArgumentTypeError(f"{text}: {ancestor} is a file, not a directory")
-    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -158,6 +114,10 @@ def _parser() -> argparse.ArgumentParser:
                          help="continue in the run directory RESULTS/latest points at instead "
                               "of a new one: skip the experiments finished there (with the same "
                               "options) and continue an interrupted one from its checkpoint")
+    chapter.add_argument("--seeds", default=None, metavar="N|S1,S2,…",
+                         help="run every experiment with each seed (N: seeds 1..N) through "
+                              "`xnn sweep` on a local Dask cluster, into RESULTS/sweep, and "
+                              "report mean ± spread (needs the [distributed] extra)")
     chapter.set_defaults(run=_chapter4)
 
     data = commands.add_parser("data", help="fetch a dataset into the cache (for offline use)",
@@ -176,6 +136,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _chapter4_sweep(args: argparse.Namespace, names: list[str]) -> int:
+    """``chapter4 --seeds``: the chosen experiments × seeds through ``xnn sweep``."""
+    from xnn.tools import sweep
+
+    argv = [*names, "--seeds", args.seeds, "--out", str(Path(args.results) / "sweep"),
+            "--dtype", args.dtype, "--streams", args.streams]
+    for flag, value in (("--backend", args.backend), ("--epochs", args.epochs),
+                        ("--limit", args.limit), ("--data", args.data)):
+        if value is not None:
+            argv += [flag, str(value)]
+    if args.no_progress:
+        argv.append("--no-progress")
+    return sweep.main(argv)
+
+
 def _chapter4(args: argparse.Namespace) -> int:
     from xnn.tools.chapter import list_experiments, run_experiments, start_run
     from xnn.tools.experiments import BOOK_NAMES, DEFAULT_NAMES, EXPERIMENTS, load_chapter_data
@@ -188,6 +163,8 @@ def _chapter4(args: argparse.Namespace) -> int:
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
         return _usage(f"unknown experiment(s) {', '.join(unknown)}; see `xnn chapter4 --list`")
+    if args.seeds is not None:
+        return _chapter4_sweep(args, names)
     backend_name = args.backend or os.environ.get("XNN_BACKEND") or "numpy"
     if backend_name not in _BACKEND_CHOICES:
         return _usage(f"$XNN_BACKEND is {backend_name!r}, which is not a backend; expected one "

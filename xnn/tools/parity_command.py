@@ -18,7 +18,7 @@ import numpy as np
 
 from xnn.backends import BACKEND_NAMES, BackendUnavailableError
 from xnn.core.files import atomic_write
-from xnn.tools.cli import Parser, integer, number, output_file
+from xnn.tools.arguments import Parser, integer, number, output_file
 from xnn.tools.experiments import EXPERIMENTS
 from xnn.tools.parity import SEED, TOLERANCES, check_parity
 

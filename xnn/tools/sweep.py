@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from xnn.tools.cli import Parser, integer, number
+from xnn.tools.arguments import Parser, integer, number
 from xnn.tools.experiments import BOOK_NAMES, EXPERIMENTS
 from xnn.tools.sweep_run import RunsFailed, SchedulerUnreachable, execute, parse_seeds, prepare
 from xnn.tools.sweep_run import run as run

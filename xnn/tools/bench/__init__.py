@@ -22,6 +22,7 @@ from typing import Any
 
 from xnn.backends import BACKEND_NAMES, BackendUnavailableError, available_backends, get_backend
 from xnn.core.files import atomic_write
+from xnn.tools.arguments import EXIT_UNAVAILABLE, Parser, integer, output_file
 from xnn.tools.bench.jax_runner import load_jax
 from xnn.tools.bench.machine import cpu_counters, machine_info, others_share
 from xnn.tools.bench.memory import memory_in_subprocess
@@ -29,7 +30,6 @@ from xnn.tools.bench.pytorch import GPU_BACKENDS, load_torch
 from xnn.tools.bench.report import markdown
 from xnn.tools.bench.timing import Frameworks, bench_inference, bench_training
 from xnn.tools.bench.workloads import MODELS, make_data
-from xnn.tools.cli import EXIT_UNAVAILABLE, Parser, integer, output_file
 
 __all__ = ["Settings", "load_frameworks", "main", "run"]
 
