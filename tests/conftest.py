@@ -19,3 +19,20 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 def rng() -> np.random.Generator:
     """A fixed host generator for test data."""
     return np.random.default_rng(20190119)
+
+
+def write_tiny_mnist(directory):
+    """Four IDX files of 600 + 100 learnable 28×28 images (class prototypes plus noise)."""
+    from xnn.data import write_idx
+
+    rng = np.random.default_rng(0)
+    prototypes = rng.integers(0, 256, (10, 28, 28))
+    directory.mkdir(parents=True, exist_ok=True)
+    for prefix, rows in (("train", 600), ("t10k", 100)):
+        labels = rng.integers(0, 10, rows).astype(np.uint8)
+        noise = rng.integers(-40, 40, (rows, 28, 28))
+        images = np.clip(prototypes[labels] + noise, 0, 255).astype(np.uint8)
+        write_idx(directory / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(directory / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return directory
+

@@ -9,11 +9,10 @@ import re
 import subprocess
 import sys
 
-import numpy as np
 import pytest
+from conftest import write_tiny_mnist
 
 import xnn
-from xnn.data import write_idx
 from xnn.tools.arguments import EXIT_INTERRUPTED
 from xnn.tools.cli import _parser, main
 from xnn.tools.experiments import EXPERIMENTS
@@ -22,16 +21,7 @@ from xnn.tools.experiments import EXPERIMENTS
 @pytest.fixture
 def tiny_mnist(tmp_path, monkeypatch):
     """Four IDX files of 600 + 100 learnable 28×28 images; an empty cache; no network."""
-    rng = np.random.default_rng(0)
-    prototypes = rng.integers(0, 256, (10, 28, 28))
-    directory = tmp_path / "idx"
-    directory.mkdir()
-    for prefix, rows in (("train", 600), ("t10k", 100)):
-        labels = rng.integers(0, 10, rows).astype(np.uint8)
-        noise = rng.integers(-40, 40, (rows, 28, 28))
-        images = np.clip(prototypes[labels] + noise, 0, 255).astype(np.uint8)
-        write_idx(directory / f"{prefix}-images-idx3-ubyte.gz", images)
-        write_idx(directory / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    directory = write_tiny_mnist(tmp_path / "idx")
     monkeypatch.setenv("XNN_DATA_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("XNN_OFFLINE", "1")
     return directory

@@ -20,12 +20,12 @@ import socket
 import threading
 import time
 
-import numpy as np
 import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from xnn.data import write_idx  # noqa: E402
+from conftest import write_tiny_mnist  # noqa: E402
+
 from xnn.tools import chapter, sweep_run  # noqa: E402
 from xnn.tools.experiments import load_chapter_data  # noqa: E402
 from xnn.tools.sweep import main, parse_seeds, run  # noqa: E402
@@ -40,16 +40,7 @@ COMPARED = ("accuracy", "best_val_loss", "epochs_run", "best_epoch", "stopped_ea
 @pytest.fixture(scope="module")
 def tiny_idx(tmp_path_factory):
     """Four IDX files of 600 + 100 learnable 28×28 images (as tests/test_cli.py's)."""
-    rng = np.random.default_rng(0)
-    prototypes = rng.integers(0, 256, (10, 28, 28))
-    directory = tmp_path_factory.mktemp("idx")
-    for prefix, rows in (("train", 600), ("t10k", 100)):
-        labels = rng.integers(0, 10, rows).astype(np.uint8)
-        noise = rng.integers(-40, 40, (rows, 28, 28))
-        images = np.clip(prototypes[labels] + noise, 0, 255).astype(np.uint8)
-        write_idx(directory / f"{prefix}-images-idx3-ubyte.gz", images)
-        write_idx(directory / f"{prefix}-labels-idx1-ubyte.gz", labels)
-    return str(directory)
+    return str(write_tiny_mnist(tmp_path_factory.mktemp("idx")))
 
 
 @pytest.fixture(scope="module")
