@@ -81,3 +81,44 @@ def test_names_are_unique_and_forms_are_required():
         class Incomplete(Activation, name="incomplete"):
             pass
     assert "incomplete" not in ACTIVATIONS
+
+
+# exactly at the kinks, and far beyond them, where finite differences cannot judge the slope
+KINKS = np.array([-1e6, -6.0, -1e-3, 0.0, 1e-3, 5.999, 6.0, 6.001, 1e6])
+_ALPHA = 0.01
+SLOPES = {  # f′ as each class documents it (at a kink: the side named in its docstring)
+    "linear": [1, 1, 1, 1, 1, 1, 1, 1, 1],
+    "relu": [0, 0, 0, 0, 1, 1, 1, 1, 1],  # dx = dy where x > 0
+    "leaky_relu": [_ALPHA] * 4 + [1] * 5,  # α·dy where x ≤ 0
+    "relu6": [0, 0, 0, 0, 1, 1, 0, 0, 0],  # dx = dy where 0 < x < 6
+    "sigmoid": None, "tanh": None,  # smooth: y·(1 − y) and 1 − y², 0 far out
+}
+VALUES = {
+    "relu": np.maximum(KINKS, 0.0), "leaky_relu": np.where(KINKS > 0, KINKS, _ALPHA * KINKS),
+    "relu6": np.clip(KINKS, 0.0, 6.0), "linear": KINKS,
+}
+
+
+def test_every_registered_activation_has_its_kinks_written_down():
+    assert set(SLOPES) == set(ACTIVATIONS)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_and_derivative_at_and_beyond_the_kinks(backend, name):
+    activation = ACTIVATIONS[name]()
+    xp = backend.xp
+    x = backend.asarray(KINKS)
+    dy = backend.asarray(np.linspace(1.0, 3.0, KINKS.size))  # no zero: a mask shows
+    y = activation.apply(xp, x)
+    grad = backend.to_numpy(activation.derivative(xp, dy, y))
+    if SLOPES[name] is None:  # saturated far out: the slope vanishes, no NaN from overflow
+        assert np.isfinite(backend.to_numpy(y)).all()
+        np.testing.assert_array_equal(grad[[0, -1]], 0.0)
+        assert (grad[1:-1] > 0).all()
+    else:
+        np.testing.assert_array_equal(backend.to_numpy(y), VALUES[name])
+        np.testing.assert_allclose(grad, backend.to_numpy(dy) * np.array(SLOPES[name]),
+                                   rtol=1e-15, atol=0)
+    if backend.name in ("numpy", "cupy"):
+        np.testing.assert_allclose(backend.to_numpy(activation.derivative_into(xp, dy, y)),
+                                   grad, rtol=1e-15, atol=0)

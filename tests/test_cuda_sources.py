@@ -1,32 +1,25 @@
 """The arithmetic of every CUDA kernel body, checked on the CPU without a GPU.
 
-Each ``ElementwiseSource`` body is compiled as C++ (g++) inside the loop CuPy would run it
-in — ``for (i = 0; i < size; ++i) { body }``, elementwise parameters bound to element ``i``
-(inputs ``const``, as CuPy binds them), ``raw`` parameters as plain pointers — for ``T`` =
-float and double, and its results are compared with the generic ``xp`` reference. Which
-parameters are numbers rather than arrays is fixed here by name (``SCALARS``). What this
-cannot check is CuPy's side (compiling with NVRTC, broadcasting, type inference);
-``tests/test_kernels.py`` does that on a GPU.
+Each ``ElementwiseSource`` body is compiled as C++ (g++) inside the loop CuPy would run it in
+(``tests/cuda_cpu.py``), for ``T`` = float and double, and its results are compared with the
+generic ``xp`` reference. What this cannot check is CuPy's side (compiling with NVRTC,
+broadcasting, type inference); ``tests/test_kernels.py`` does that on a GPU, and
+``tests/test_cupy_fused_cpu.py`` checks the host side of ``CuPyFusedKernels`` (which value goes
+to which parameter) on the CPU.
 """
 
 from __future__ import annotations
 
-import ctypes
-import re
-import shutil
-import subprocess
-
 import numpy as np
 import pytest
+from cuda_cpu import CTYPES, CompileError, compile_sources, compiler
+from cuda_cpu import call as _call_library
 
 from xnn import LeakyReLU
-from xnn.backends.cuda_sources import SOURCES, ElementwiseSource, activation_sources
+from xnn.backends.cuda_sources import SOURCES, activation_sources
 from xnn.backends.kernels import Kernels
 from xnn.nn.activations import ACTIVATIONS
 
-CTYPES = {"float": np.float32, "double": np.float64}
-SCALARS = {"lr", "momentum", "rows", "classes", "wd", "nesterov", "beta1", "beta2", "eps",
-           "bc1", "bc2_sqrt", "decoupled", "alpha"}  # passed as numbers, never as arrays
 # every registered activation, plus one with a hyper-parameter other than its default
 INSTANCES = {**{name: cls() for name, cls in ACTIVATIONS.items()},
              "leaky_relu_0.2": LeakyReLU(0.2)}
@@ -38,72 +31,24 @@ for _key, _activation in INSTANCES.items():
         _forward, _backward)
 REFERENCE = Kernels(np)
 
-_PARAM = re.compile(r"^(raw\s+)?(T|int32)\s+(\w+)$")
-
-
-def _params(text: str) -> list[tuple[bool, str, str]]:
-    """``"raw T x, int32 n"`` → [(raw, C type, name), ...]."""
-    params = []
-    for part in text.split(","):
-        raw, kind, name = _PARAM.match(part.strip()).groups()
-        params.append((bool(raw), "T" if kind == "T" else "int", name))
-    return params
-
-
-def _function(key: str, source: ElementwiseSource) -> str:
-    """The body in CuPy's loop: inputs read-only (as CuPy binds them), outputs writable."""
-    arguments, bindings = ["ptrdiff_t _size"], []
-    params = [(*p, True) for p in _params(source.in_params)]
-    params += [(*p, False) for p in _params(source.out_params)]
-    for raw, ctype, name, is_input in params:
-        const = "const " if is_input else ""
-        if raw:
-            arguments.append(f"{const}{ctype}* {name}")
-        elif name in SCALARS:
-            arguments.append(f"const {ctype} {name}")
-        else:
-            arguments.append(f"{const}{ctype}* _{name}_array")
-            bindings.append(f"{const}{ctype}& {name} = _{name}_array[i];")
-    return (f'extern "C" void {key}({", ".join(arguments)}) {{\n'
-            f"    for (ptrdiff_t i = 0; i < _size; ++i) {{\n        {' '.join(bindings)}\n"
-            f"        {source.body}\n    }}\n}}\n")
-
 
 @pytest.fixture(scope="module", params=list(CTYPES))
 def compiled(request, tmp_path_factory):
     """Every source compiled for one ``T``: (library, NumPy dtype)."""
-    compiler = shutil.which("g++")
-    if compiler is None:
+    if compiler() is None:
         pytest.skip("no C++ compiler (g++) to compile the CUDA kernel bodies on the CPU")
     ctype = request.param
-    directory = tmp_path_factory.mktemp(f"cuda_{ctype}")
-    code = ["#include <cmath>", "#include <cstddef>", "using namespace std;",
-            f"typedef {ctype} T;",
-            *(_function(key, s) for key, s in {**SOURCES, **ACTIVATION_SOURCES}.items())]
-    (directory / "kernels.cpp").write_text("\n".join(code))
-    done = subprocess.run([compiler, "-O1", "-shared", "-fPIC", "-Wall", "-Werror",
-                           "-Wno-unused-variable", "-o",
-                           str(directory / "kernels.so"), str(directory / "kernels.cpp")],
-                          capture_output=True, text=True)
-    if done.returncode:
-        pytest.fail(f"the CUDA kernel bodies do not compile as C++:\n{done.stderr}")
-    return ctypes.CDLL(str(directory / "kernels.so")), CTYPES[ctype]
+    try:
+        library = compile_sources({**SOURCES, **ACTIVATION_SOURCES}, ctype,
+                                  tmp_path_factory.mktemp(f"cuda_{ctype}"))
+    except CompileError as error:
+        pytest.fail(f"the CUDA kernel bodies do not compile as C++:\n{error}")
+    return library, CTYPES[ctype]
 
 
 def _call(compiled, key: str, n: int, *arguments) -> None:
     """Run kernel ``key`` over ``n`` elements; arrays are passed by pointer, and written."""
-    library, dtype = compiled
-    scalar = ctypes.c_float if dtype == np.float32 else ctypes.c_double
-    converted = [ctypes.c_ssize_t(n)]
-    for argument in arguments:
-        if isinstance(argument, np.ndarray):
-            assert argument.dtype == dtype and argument.flags.c_contiguous
-            converted.append(argument.ctypes.data_as(ctypes.c_void_p))
-        elif isinstance(argument, int):
-            converted.append(ctypes.c_int(argument))
-        else:
-            converted.append(scalar(argument))
-    getattr(library, key)(*converted)
+    _call_library(*compiled, key, n, *arguments)
 
 
 def _close(compiled):
@@ -252,3 +197,30 @@ def test_softmax_cross_entropy_rows_with_logits_beyond_the_dtypes_range(compiled
     assert np.isfinite(row_loss).all() and np.isfinite(loss)
     np.testing.assert_allclose(row_loss.sum(), loss, rtol=1e-6)
     np.testing.assert_allclose(softmax, expected_softmax, **_close(compiled))
+
+
+# at and beyond the kinks: z + b lands exactly on 0 and 6, just beside them, and far out
+KINK_Z = np.array([[-1e6, -6.0, -1e-3, -2.0, 1e-3, 5.999, 4.0, 6.001, 1e6]])
+KINK_B = np.array([[0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 2.0, 0.0, 0.0]])  # s: ..., 0, ..., 6, ...
+
+
+@pytest.mark.parametrize("dropout", [False, True], ids=["plain", "dropout"])
+@pytest.mark.parametrize("kind", INSTANCES)
+def test_activation_kernels_at_and_beyond_the_kinks(compiled, kind, dropout):
+    activation, dtype = INSTANCES[kind], compiled[1]
+    z, bias = KINK_Z.astype(dtype), KINK_B.astype(dtype)
+    mask = (np.arange(z.size) % 3 != 1).astype(dtype).reshape(z.shape) if dropout else (
+        np.ones_like(z))
+    y = np.empty_like(z)
+    _call(compiled, f"bias_{kind.replace('.', '_')}", z.size, z, bias, mask, y)
+    np.testing.assert_allclose(
+        y, REFERENCE.bias_activation(z, bias, activation, mask if dropout else None),
+        **_close(compiled))
+    dy, dx = np.linspace(1.0, 3.0, z.size).astype(dtype).reshape(z.shape), np.empty_like(z)
+    _call(compiled, f"{kind.replace('.', '_')}_grad", z.size, dy, y, mask, dx)
+    np.testing.assert_allclose(
+        dx, REFERENCE.activation_grad(dy, y, activation, mask if dropout else None),
+        **_close(compiled))
+    if kind == "relu6":  # dy passes only where 0 < z + b < 6 (and the mask keeps the unit)
+        inside = np.array([[0, 0, 0, 0, 1, 1, 0, 0, 0]], dtype=dtype)
+        np.testing.assert_array_equal(dx, dy * inside * mask)

@@ -88,3 +88,53 @@ def test_layers_get_independent_mask_streams():
 def test_keep_everything_stream_is_all_ones(backend):
     stream = BernoulliStream(np.random.default_rng(0), 1.0, backend, "float32", block=16)
     assert to_numpy(stream.take((4, 5))).min() == 1.0
+
+
+def _documented_masks(seed, p, block, sizes):
+    """The seed-to-mask rule, written out: blocks of max(block, n) draws of 32 random bits
+    each, an entry kept when its bits are below round(p·2³²); a mask that does not fit in what
+    is left of the current block starts a new one."""
+    generator = np.random.default_rng(seed)
+    threshold = round(p * 2**32)
+    block_bits, offset, masks = np.empty(0, dtype=bool), 0, []
+    for n in sizes:
+        if offset + n > block_bits.size:
+            draws = generator.integers(0, 1 << 32, max(n, block), dtype=np.uint32)
+            block_bits, offset = draws < threshold, 0
+        masks.append(block_bits[offset:offset + n].astype(np.float32))
+        offset += n
+    return masks
+
+
+@pytest.mark.parametrize("sizes", [[4, 4], [8], [4, 4, 4, 4], [3, 5, 8, 1, 9, 2], [8, 7, 1, 8],
+                                   [2, 7, 20, 1]])
+@pytest.mark.parametrize("p", [0.5, 0.3])
+def test_masks_follow_the_documented_seed_to_mask_rule(backend, p, sizes):
+    stream = BernoulliStream(np.random.default_rng(7), p, backend, "float32", block=8)
+    for n, expected in zip(sizes, _documented_masks(7, p, 8, sizes), strict=True):
+        np.testing.assert_array_equal(to_numpy(stream.take((n,))), expected)
+
+
+def test_two_takes_that_exactly_fill_a_block_equal_one_take(backend):
+    """A request that exactly fits what is left of the block is cut from it (no refill)."""
+    whole = BernoulliStream(np.random.default_rng(11), 0.5, backend, "float32", block=8)
+    halves = BernoulliStream(np.random.default_rng(11), 0.5, backend, "float32", block=8)
+    expected = to_numpy(whole.take((2, 4)))
+    got = np.concatenate([to_numpy(halves.take((4,))), to_numpy(halves.take((1, 4)))[0]])
+    np.testing.assert_array_equal(got, expected.reshape(-1))
+    # and the next request starts the next block in both streams
+    np.testing.assert_array_equal(to_numpy(halves.take((3,))), to_numpy(whole.take((3,))))
+
+
+@pytest.mark.parametrize("taken", [[], [4], [4, 4], [3, 9], [8, 1]])
+def test_a_stream_resumes_exactly_from_its_state(backend, taken):
+    """state_dict mid-block, at a block's end and before any draw: the rest is unchanged."""
+    stream = BernoulliStream(np.random.default_rng(2), 0.5, backend, "float32", block=8)
+    for n in taken:
+        stream.take((n,))
+    state = stream.state_dict()
+    expected = [to_numpy(stream.take((n,))) for n in (3, 5, 9)]
+    resumed = BernoulliStream(np.random.default_rng(99), 0.5, backend, "float32", block=8)
+    resumed.load_state_dict(state)
+    for n, mask in zip((3, 5, 9), expected, strict=True):
+        np.testing.assert_array_equal(to_numpy(resumed.take((n,))), mask)

@@ -32,10 +32,7 @@ def test_standardize_uses_the_training_statistics(backend, rng):
         standardize(backend.asarray(np.ones((3, 2))), backend.asarray(np.ones((3, 2))))
 
 
-def test_accuracy_counts_argmax_hits(backend, monkeypatch):
-    import xnn.data.preprocessing
-
-    monkeypatch.setattr(xnn.data.preprocessing, "_CHUNK", 3)  # several chunks
+def test_accuracy_counts_argmax_hits(backend):
     net = NeuralNetwork([Dense(3, Linear())], MeanSquaredError(), backend=backend,
                         dtype="float64")
     X = np.eye(3)[[0, 1, 2, 0, 1, 2, 2]]
@@ -44,6 +41,10 @@ def test_accuracy_counts_argmax_hits(backend, monkeypatch):
     W[...] = backend.asarray(np.eye(3))
     B[...] = backend.asarray(np.zeros((1, 3)))
     labels = np.array([0, 1, 2, 1, 1, 0, 2])
-    assert accuracy(net, X, labels) == pytest.approx(5 / 7)
+    for chunk in (1, 3, 6, 7, 8192):  # one row, several chunks (a short last one), one
+        assert accuracy(net, X, labels, chunk=chunk) == pytest.approx(5 / 7)
     assert accuracy(net, backend.asarray(X), backend.asarray(labels)) == pytest.approx(5 / 7)
+    assert accuracy(net, X, np.eye(3)[labels], chunk=2) == pytest.approx(5 / 7)  # one-hot
+    with pytest.raises(ValueError, match="chunk must be an integer >= 1"):
+        accuracy(net, X, labels, chunk=0)
     assert to_numpy(net.forward(X)).shape == (7, 3)

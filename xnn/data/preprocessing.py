@@ -7,6 +7,7 @@ from typing import Any, Protocol
 from xnn.backends import Backend, backend_of, get_backend, resolve_dtype
 from xnn.core.batches import row_blocks
 from xnn.core.inputs import one_hot_rows
+from xnn.core.validation import check_positive_int
 
 __all__ = ["accuracy", "one_hot", "standardize"]
 
@@ -50,12 +51,14 @@ def standardize(X_train: Any, X_test: Any, dtype: Any = "float32") -> tuple[Any,
     return train, test
 
 
-def accuracy(model: Classifier, X: Any, labels: Any) -> float:
+def accuracy(model: Classifier, X: Any, labels: Any, chunk: int = _CHUNK) -> float:
     """Fraction of rows whose largest output is the label (inference mode, one host sync).
 
     ``labels``: integer class labels of shape (rows,), or one-hot rows (their argmax is the
-    label), as ``fit`` takes them. Float labels are refused rather than truncated.
+    label), as ``fit`` takes them. Float labels are refused rather than truncated. ``chunk``:
+    how many rows go through the model at a time.
     """
+    chunk = check_positive_int(chunk, "chunk")
     X = model.as_features(X)
     backend = model.backend
     xp = backend.xp
@@ -69,7 +72,7 @@ def accuracy(model: Classifier, X: Any, labels: Any) -> float:
         raise ValueError(f"labels must be integer class labels, got dtype {labels.dtype} "
                          "(which would be truncated)")
     correct = None
-    for rows in row_blocks(X.shape[0], _CHUNK):
+    for rows in row_blocks(X.shape[0], chunk):
         predicted = xp.argmax(model.forward_batch(X[rows, ...], inference=True), axis=1)
         same = predicted == backend.astype(labels[rows], predicted.dtype)
         hits = xp.sum(backend.astype(same, xp.int64))

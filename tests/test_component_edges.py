@@ -1,0 +1,121 @@
+"""Components at their edges: representations, hyper-parameter bounds, registering an
+activation, and messages that name the class and the argument (found by mutation testing)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xnn import (
+    BiasAdd,
+    Dense,
+    LeakyReLU,
+    MeanSquaredError,
+    NeuralNetwork,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SoftmaxCrossEntropy,
+    Tanh,
+    WeightMultiply,
+)
+from xnn.nn.activations import ACTIVATIONS, Activation
+from xnn.nn.losses import Loss
+
+
+def test_representations():
+    assert repr(Tanh()) == "Tanh()" and repr(ReLU()) == "ReLU()" and repr(ReLU6()) == "ReLU6()"
+    assert repr(LeakyReLU(0.2)) == "LeakyReLU(alpha=0.2)"
+    assert repr(SoftmaxCrossEntropy()) == "SoftmaxCrossEntropy()"
+    assert repr(MeanSquaredError(normalize=True)) == "MeanSquaredError(normalize=True)"
+    assert repr(WeightMultiply(np.ones((3, 2)))) == "WeightMultiply(param of shape (3, 2))"
+    assert repr(BiasAdd(np.ones((1, 4)))) == "BiasAdd(param of shape (1, 4))"
+
+    class Plain(Loss):
+        pass
+
+    assert repr(Plain()) == "Plain()"
+
+
+@pytest.mark.parametrize("alpha", [1.0, 1.5, -1e-9])
+def test_leaky_relu_slope_is_below_one(alpha):
+    with pytest.raises(ValueError, match=rf"^alpha must be in \[0, 1\), got {alpha!r}$"):
+        LeakyReLU(alpha)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.999])
+def test_leaky_relu_slope_bounds_are_inclusive_below(alpha):
+    assert LeakyReLU(alpha).alpha == alpha
+
+
+@pytest.mark.parametrize("eps", [-1e-12, 1.0, float("nan")])
+def test_cross_entropy_eps_is_in_zero_one(eps):
+    with pytest.raises(ValueError, match=r"^eps must be a number in \[0\.0, 1\.0\), got "):
+        SoftmaxCrossEntropy(eps=eps)
+    assert SoftmaxCrossEntropy(eps=0.0).eps == 0.0
+
+
+@pytest.mark.parametrize("normalize", ["yes", 2, None, 0.5])
+def test_mse_normalize_is_a_boolean(normalize):
+    with pytest.raises(TypeError, match=r"^normalize must be True or False"):
+        MeanSquaredError(normalize=normalize)
+
+
+@pytest.mark.parametrize("normalize", [True, False, 1, 0])
+def test_mse_normalize_accepts_booleans(normalize):
+    assert bool(MeanSquaredError(normalize=normalize).normalize) == bool(normalize)
+
+
+def test_backward_before_forward_names_the_class():
+    with pytest.raises(RuntimeError, match=r"^SoftmaxCrossEntropy\.backward\(\) before forward"):
+        SoftmaxCrossEntropy().backward()
+    with pytest.raises(RuntimeError, match=r"^Tanh\.backward\(\) before forward"):
+        Tanh().backward(np.ones((1, 2)))
+    with pytest.raises(RuntimeError, match=r"^WeightMultiply\.backward\(\) before forward"):
+        WeightMultiply(np.ones((2, 2))).backward(np.ones((1, 2)))
+
+
+def test_a_loss_gradient_of_the_wrong_shape_is_refused():
+    class Broken(MeanSquaredError):
+        def _input_grad(self):
+            return super()._input_grad()[:, :1]
+
+    loss = Broken()
+    loss.forward(np.ones((3, 2)), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"^loss gradient has shape \(3, 1\), expected \(3, 2\)"):
+        loss.backward()
+
+
+def test_a_new_activation_registers_under_its_name():
+    try:
+        class Softsign(Activation, name="softsign_test"):
+            cuda_forward = "s / ((T)1 + fabs(s))"
+            cuda_derivative = "dy * ((T)1 - fabs(y)) * ((T)1 - fabs(y))"
+
+            def apply(self, xp, x):
+                return x / (1 + xp.abs(x))
+
+            def derivative(self, xp, output_grad, output):
+                return output_grad * (1 - xp.abs(output)) ** 2
+
+        assert Softsign.name == "softsign_test" and ACTIVATIONS["softsign_test"] is Softsign
+        assert Softsign().registered
+        net = NeuralNetwork([Dense(2, Softsign())], MeanSquaredError())
+        assert net.forward(np.ones((1, 3))).shape == (1, 2)
+    finally:
+        ACTIVATIONS.pop("softsign_test", None)
+
+
+@pytest.mark.parametrize("forms", [{"cuda_forward": "s"}, {"cuda_derivative": "dy"}, {}])
+def test_a_registered_activation_needs_both_cuda_forms(forms):
+    with pytest.raises(TypeError, match="must define cuda_forward and cuda_derivative"):
+        type("Half", (Activation,), dict(forms), name="half_test")
+    assert "half_test" not in ACTIVATIONS
+
+
+def test_an_unregistered_subclass_is_not_registered():
+    class Doubled(Sigmoid):
+        pass
+
+    assert Doubled.name == "sigmoid" and not Doubled().registered and Sigmoid().registered
+    assert ACTIVATIONS["sigmoid"] is Sigmoid
