@@ -21,6 +21,7 @@ from xnn import (
 )
 from xnn.nn.activations import ACTIVATIONS, Activation
 from xnn.nn.losses import Loss
+from xnn.nn.operations import Operation
 
 
 def test_representations():
@@ -34,7 +35,15 @@ def test_representations():
     class Plain(Loss):
         pass
 
-    assert repr(Plain()) == "Plain()"
+    class Square(Operation):
+        pass
+
+    class Scaled(Activation):  # an unregistered activation with two hyper-parameters
+        def config(self):
+            return {"a": 1.5, "b": 2.0}
+
+    assert repr(Plain()) == "Plain()" and repr(Square()) == "Square()"
+    assert repr(Scaled()) == "Scaled(a=1.5, b=2.0)"
 
 
 @pytest.mark.parametrize("alpha", [1.0, 1.5, -1e-9])
