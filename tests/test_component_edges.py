@@ -128,3 +128,27 @@ def test_an_unregistered_subclass_is_not_registered():
 
     assert Doubled.name == "sigmoid" and not Doubled().registered and Sigmoid().registered
     assert ACTIVATIONS["sigmoid"] is Sigmoid
+
+
+def test_a_loss_names_a_target_of_the_wrong_shape():
+    with pytest.raises(ValueError, match=r"^target has shape \(3, 1\), expected \(3, 2\)$"):
+        SoftmaxCrossEntropy().forward(np.ones((3, 2)), np.ones((3, 1)))
+
+
+def test_a_bound_loss_runs_on_its_kernels():
+    from xnn.backends.kernels import Kernels
+
+    class Counting(Kernels):
+        calls = 0
+
+        def softmax_cross_entropy(self, logits, target):
+            Counting.calls += 1
+            return super().softmax_cross_entropy(logits, target)
+
+    loss = SoftmaxCrossEntropy()
+    loss.bind(Counting(np))
+    loss.forward(np.ones((2, 3)), np.eye(3)[[0, 1]])
+    assert Counting.calls == 1
+    loss.bind(None)  # back to the kernels of each prediction
+    loss.forward(np.ones((2, 3)), np.eye(3)[[0, 1]])
+    assert Counting.calls == 1

@@ -69,3 +69,16 @@ def test_book_masks_move_between_backends(backend, p):
     mask = moved.take((4, 5))
     assert to_numpy(mask).dtype == np.float64
     np.testing.assert_array_equal(to_numpy(mask), to_numpy(stayed.take((4, 5))))
+
+
+def test_a_generator_state_is_plain_data():
+    """NumPy scalars and arrays inside a bit generator's state come back as ints and lists."""
+    import types
+
+    source = types.SimpleNamespace(bit_generator=types.SimpleNamespace(state={
+        "bit_generator": "X", "state": {"key": np.arange(3, dtype=np.uint32),
+                                        "pos": np.int64(2)}, "n": np.uint64(7)}))
+    state = generator_state(source)
+    assert state == {"bit_generator": "X", "state": {"key": [0, 1, 2], "pos": 2}, "n": 7}
+    assert type(state["state"]["pos"]) is int and type(state["n"]) is int
+    assert type(state["state"]["key"]) is list

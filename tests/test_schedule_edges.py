@@ -138,3 +138,27 @@ def test_plateau_state_without_a_best_loads_as_infinite():
     assert schedule.lr(0) == 0.08 and schedule.state_dict()["best"] == 1e300
     schedule.evaluated(math.inf)
     assert schedule.lr(0) == pytest.approx(0.04)
+
+
+def test_before_start_a_schedule_is_a_run_of_one_period_at_rate_zero():
+    for schedule in (Constant(), LinearDecay(0.0, per="step"), StepDecay(1)):
+        assert (schedule.initial_lr, schedule.epochs, schedule.steps_per_epoch) == (0.0, 1, 1)
+        assert schedule.lr(0) == 0.0
+
+
+def test_start_names_a_bad_run_length():
+    with pytest.raises(ValueError, match=r"^epochs must be an integer >= 1, got 0$"):
+        Constant().start(0.1, 0)
+    with pytest.raises(ValueError, match=r"^steps_per_epoch must be an integer >= 1, got 0$"):
+        Constant().start(0.1, 3, 0)
+
+
+def test_book_schedule_names_the_decay_types():
+    from xnn.train.schedules import book_schedule
+
+    assert type(book_schedule(0.0, None)) is Constant
+    assert type(book_schedule(0.01, "linear")) is LinearDecay
+    assert type(book_schedule(0.01, "exponential")) is ExponentialDecay
+    with pytest.raises(ValueError, match=r"^decay_type must be one of \(None, 'linear', "
+                                         r"'exponential'\), got 'cosine'$"):
+        book_schedule(0.01, "cosine")
