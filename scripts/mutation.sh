@@ -63,6 +63,8 @@ for meta in sorted(Path("mutants").rglob("*.py.meta")):
         continue
     totals.update(counts)
     rows.append((module, counts, checked))
+if not rows:
+    raise SystemExit("no mutation results in mutants/: run scripts/mutation.sh first")
 print(f"{'module':32} {'mutants':>7} {'killed':>7} {'alive':>6} {'unrun':>6} {'kill rate':>9}")
 for module, counts, checked in rows + [("all", totals, sum(r[2] for r in rows))]:
     alive = checked - counts["killed"]

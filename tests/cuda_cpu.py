@@ -137,6 +137,8 @@ class StandInKernel:
                     raise TypeError(f"{self.source.name}: {name} is passed as a number here")
                 converted.append(int(value) if kind == "int" else float(value))
                 continue
+            if value is None and not is_output:
+                raise TypeError(f"{self.source.name}: input {name} is None")
             if value is None:  # an output to allocate
                 if raw:
                     raise TypeError(f"{self.source.name}: raw output {name} must be given")
@@ -157,6 +159,7 @@ class StandInKernel:
                 if contiguous is not value:
                     write_back.append((value, contiguous))
             converted.append(contiguous)
+        self.cupy.calls.append(self.source.name)
         library = self.cupy.libraries[dtype]
         call(library, dtype, self.key, int(np.prod(shape)), *converted)
         for target, result in write_back:
@@ -178,6 +181,7 @@ class StandInCuPy(types.ModuleType):
         self._keys = {(s.in_params, s.out_params, s.body): key for key, s in sources.items()}
         self._sources = sources
         self.built: list[str] = []  # the names of the kernels made, in order
+        self.calls: list[str] = []  # the names of the kernels run, in order
 
     def __getattr__(self, name: str) -> Any:
         return getattr(np, name)

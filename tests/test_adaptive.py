@@ -62,7 +62,7 @@ def closed_form(name, theta, grads):
             g = g + wd * theta
         if isinstance(optimizer, SGDMomentum):
             v = state["v"] = optimizer.momentum * state.get("v", 0) + lr * g
-            theta = theta - (lr * g + optimizer.momentum * v if optimizer.nesterov else v)
+            theta = theta - (lr * g + optimizer.momentum * v if name == "nesterov" else v)
         elif isinstance(optimizer, SGD):
             theta = theta - lr * g
         elif isinstance(optimizer, Adam):
@@ -120,7 +120,7 @@ def test_each_rule_equals_torch_optim_step_by_step(name):
     lr = optimizer.initial_lr
     if isinstance(optimizer, SGDMomentum):
         theirs = torch.optim.SGD([param], lr=lr, momentum=optimizer.momentum,
-                                 nesterov=optimizer.nesterov, weight_decay=wd)
+                                 nesterov=name == "nesterov", weight_decay=wd)
     elif isinstance(optimizer, SGD):
         theirs = torch.optim.SGD([param], lr=lr, weight_decay=wd)
     elif isinstance(optimizer, AdamW):

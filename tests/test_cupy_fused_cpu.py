@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from cuda_cpu import CTYPES, CompileError, StandInCuPy, compile_sources, compiler
 
-from xnn import LeakyReLU
+from xnn import LeakyReLU, Tanh
 from xnn.backends.cuda_sources import SOURCES, activation_sources
 from xnn.backends.cupy_kernels import CuPyFusedKernels
 from xnn.backends.kernels import Kernels
@@ -177,3 +177,63 @@ def test_an_unregistered_activation_takes_the_generic_route(fused, rng):
     np.testing.assert_allclose(fused.activation_grad(dy, y, Doubled()),
                                REFERENCE.activation_grad(dy, y, Doubled()))
     assert fused.xp.built == built  # no kernel was made for it
+
+
+def test_the_defaults_are_the_references(fused, rng):
+    """Weight decay 0 and the book's momentum unless asked otherwise."""
+    dtype = np.dtype("float64")
+    grad, = _arrays(rng, dtype, 20)
+    _check_steps(fused, lambda k, p: k.sgd_step(p, grad, 0.05, None), _arrays(rng, dtype, 20),
+                 dtype)
+    _check_steps(fused, lambda k, p, v: k.momentum_step(p, grad, v, 0.05, 0.8, None),
+                 _arrays(rng, dtype, 20, 20), dtype)
+
+
+@pytest.mark.parametrize(("scale", "kind", "fused_kernels"), [
+    (None, "tanh", ["xnn_bias_tanh", "xnn_tanh_grad"]),
+    ("mask", "relu6", ["xnn_bias_relu6", "xnn_relu6_grad"]),
+    (0.8, "sigmoid", ["xnn_bias_sigmoid"]),  # backward after inference: the generic route
+    (None, "linear", ["xnn_bias_linear"]),  # the gradient is dy itself
+    ("mask", "linear", ["xnn_bias_linear", "xnn_linear_grad"]),
+])
+def test_each_call_takes_its_kernel(cupy, fused, rng, scale, kind, fused_kernels):
+    activation = ACTIVATIONS[kind]()
+    z, bias, dy = _arrays(rng, np.dtype("float64"), (4, 3), (1, 3), (4, 3))
+    scale = (rng.random((4, 3)) < 0.5).astype(np.float64) if scale == "mask" else scale
+    del cupy.calls[:]
+    y = fused.bias_activation(z, bias, activation, scale)
+    dx = fused.activation_grad(dy, y, activation, scale)
+    assert cupy.calls == fused_kernels
+    np.testing.assert_allclose(dx, REFERENCE.activation_grad(dy, y, activation, scale),
+                               rtol=1e-12)
+    del cupy.calls[:]
+    fused.softmax_cross_entropy_grad(*_arrays(rng, np.dtype("float64"), (4, 3), (4, 3)))
+    fused.sgd_step(*_arrays(rng, np.dtype("float64"), 5, 5), 0.1, None)
+    assert cupy.calls == ["xnn_sce_grad", "xnn_sgd_step"]
+
+
+def test_kernels_are_made_once_per_activation_form(cupy, fused, rng):
+    z, bias = _arrays(rng, np.dtype("float64"), (4, 3), (1, 3))
+    before = len(cupy.built)
+    for activation in (Tanh(), Tanh(), LeakyReLU(0.2), LeakyReLU(0.2), LeakyReLU()):
+        fused.bias_activation(z, bias, activation)
+    assert cupy.built[before:] == ["xnn_bias_tanh", "xnn_tanh_grad", "xnn_bias_leaky_relu",
+                                   "xnn_leaky_relu_grad", "xnn_bias_leaky_relu",
+                                   "xnn_leaky_relu_grad"]
+
+
+def test_an_object_that_is_not_an_activation_takes_the_generic_route(cupy, fused, rng):
+    class Halve:  # apply and derivative, nothing else
+        def apply(self, xp, x):
+            return x / 2
+
+        def derivative(self, xp, output_grad, output):
+            return output_grad / 2
+
+        derivative_into = derivative
+
+    z, bias, dy = _arrays(rng, np.dtype("float64"), (4, 3), (1, 3), (4, 3))
+    del cupy.calls[:]
+    np.testing.assert_allclose(fused.bias_activation(z, bias, Halve()), (z + bias) / 2)
+    np.testing.assert_allclose(fused.activation_grad(dy, z, Halve()), dy / 2)
+    assert cupy.calls == []

@@ -368,3 +368,24 @@ def test_numpys_loss_needs_two_buffers():
     logits, target = np.full((500, 100), 0.01), np.zeros((500, 100))
     peak = _peak_bytes(lambda: NumPyKernels(np).softmax_cross_entropy(logits, target))
     assert peak < 2.5 * logits.nbytes
+
+
+def test_the_reference_writes_into_the_buffer_it_is_given(rng):
+    x, = _values(rng, "float64", (6, 4))
+    indices = np.array([5, 0, 3])
+    for call, expected in ((lambda out: NUMPY_REFERENCE.take_rows(x, indices, out=out), x[indices]),
+                           (lambda out: NUMPY_REFERENCE.matmul(x[:3], x[:4].T, out=out),
+                            x[:3] @ x[:4].T)):
+        out = np.zeros(expected.shape)
+        assert call(out) is out
+        np.testing.assert_allclose(out, expected, rtol=1e-15)
+    out = np.zeros((1, 4))
+    assert NUMPY_REFERENCE.sum_rows(x, out=out) is out
+    np.testing.assert_allclose(out, x.sum(axis=0, keepdims=True), rtol=1e-15)
+
+
+def test_numpys_take_rows_writes_straight_into_its_buffer():
+    """``take`` with ``mode`` set writes into ``out`` without a buffered copy of it."""
+    x, out = np.ones((2000, 50)), np.empty((1000, 50))
+    indices = np.arange(0, 2000, 2)
+    assert _peak_bytes(lambda: NumPyKernels(np).take_rows(x, indices, out=out)) < out.nbytes // 10
