@@ -28,8 +28,9 @@ from xnn.tools.testing import assert_backend_close, backend_tolerance
 
 
 def test_unknown_backend_lists_the_known_names():
-    with pytest.raises(ValueError, match="'numpy', 'cupy', 'array_api_strict', 'auto'"):
-        NeuralNetwork([Dense(2)], MeanSquaredError(), backend="torch")
+    with pytest.raises(ValueError, match="'numpy', 'cupy', 'array_api_strict', 'torch', "
+                                         "'torch:cuda', 'torch:mps', 'auto'"):
+        NeuralNetwork([Dense(2)], MeanSquaredError(), backend="tensorflow")
 
 
 def test_environment_variable_picks_the_default(monkeypatch):
@@ -42,8 +43,8 @@ def test_environment_variable_picks_the_default(monkeypatch):
 def test_available_backends_on_this_machine():
     names = available_backends()
     assert names[0] == "numpy" and "array_api_strict" in names
-    expected_auto = "cupy" if "cupy" in names else "numpy"
-    assert get_backend("auto").name == expected_auto
+    expected_auto = next((n for n in ("cupy", "torch:cuda") if n in names), "numpy")
+    assert get_backend("auto") == get_backend(expected_auto)
 
 
 def _fresh_cupy(monkeypatch, module):

@@ -197,7 +197,8 @@ def test_command_unavailable_backend_is_one_line_and_exit_3(monkeypatch, capsys)
     assert err.startswith("xnn parity: ") and "cupy" in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("args", [["numpy"], ["numpy", "torch"], [*PAIR, "--steps", "0"]])
+@pytest.mark.parametrize("args", [["numpy"], ["numpy", "tpu"], ["numpy", "torch:tpu"],
+                                  [*PAIR, "--steps", "0"]])
 def test_command_usage_errors_exit_2(args, capsys):
     assert main(args) == parity.EXIT_USAGE
     assert "xnn parity" in capsys.readouterr().err
@@ -210,7 +211,8 @@ def test_plugin_runs_a_test_per_backend(pytester, monkeypatch):
         import pytest
 
         def test_each(xnn_backend):
-            assert xnn_backend.name in ("numpy", "array_api_strict", "cupy")
+            assert xnn_backend.name in ("numpy", "array_api_strict", "cupy", "torch",
+                                        "torch:cuda:0")
 
         @pytest.mark.parametrize("xnn_backend", ["numpy"], indirect=True)
         def test_pinned(xnn_backend):
@@ -225,7 +227,7 @@ def test_plugin_runs_a_test_per_backend(pytester, monkeypatch):
     """)
     result = pytester.runpytest("-p", "xnn.tools.pytest_plugin", "--strict-markers", "-rs", "-v")
     outcomes = result.parseoutcomes()
-    assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == len(BACKEND_NAMES) + 2
+    assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == len(BACKEND_NAMES) + 3
     result.stdout.fnmatch_lines(["*test_each?numpy? PASSED*", "*test_each?array_api_strict?*"])
     if outcomes.get("skipped"):
         result.stdout.fnmatch_lines(["*SKIPPED*cupy: *"])

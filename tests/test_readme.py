@@ -45,8 +45,10 @@ def fenced_blocks(text: str) -> list[tuple[str, int, str]]:
 def python_blocks() -> list[tuple[int, str]]:
     blocks = [(line, code) for language, line, code in fenced_blocks(README.read_text("utf-8"))
               if language == "python"]
-    if importlib.util.find_spec("sklearn") is None:  # the scikit-learn section needs it
-        blocks = [(line, code) for line, code in blocks if "sklearn" not in code]
+    for module in ("sklearn", "torch"):  # the sections on scikit-learn and torch need them
+        if importlib.util.find_spec(module) is None:
+            blocks = [(line, code) for line, code in blocks if f"import {module}" not in code
+                      and f"from {module}" not in code and f"xnn.{module}" not in code]
     return blocks
 
 

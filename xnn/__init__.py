@@ -1,4 +1,4 @@
-"""xnn: the training framework of *Deep Learning from Scratch*, chapter 4, on NumPy or CuPy.
+"""xnn: the training framework of *Deep Learning from Scratch*, chapter 4, on NumPy, CuPy or torch.
 
 The public names below are imported on first use (PEP 562), so ``import xnn`` — and the pytest
 plugin that every pytest session loads — stays cheap until a name is actually needed.
@@ -16,6 +16,7 @@ _HOMES = {  # public name → the module that defines it
     "Backend": "xnn.backends",
     "BackendUnavailableError": "xnn.backends",
     "available_backends": "xnn.backends",
+    "from_dlpack": "xnn.backends",
     "get_backend": "xnn.backends",
     "to_numpy": "xnn.backends",
     "Activation": "xnn.nn.activations",
@@ -115,6 +116,7 @@ __all__ = [
     "WeightMultiply",
     "__version__",
     "available_backends",
+    "from_dlpack",
     "get_backend",
     "to_numpy",
 ]
@@ -138,6 +140,7 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
         Backend,
         BackendUnavailableError,
         available_backends,
+        from_dlpack,
         get_backend,
         to_numpy,
     )

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
 from xnn.backends.dtypes import resolve_dtype
 from xnn.backends.kernels import Kernels
 
-__all__ = ["Backend", "host_array", "on_device"]
+__all__ = ["Backend", "activated", "host_array", "on_device"]
+
+Method = TypeVar("Method", bound=Callable[..., Any])
 
 
 class Backend:
@@ -20,7 +25,9 @@ class Backend:
     kernels (``key``), so moving a model between differently configured backends is a move.
     """
 
-    name: str = ""
+    name: str = ""  # what get_backend takes to make it: "numpy", "torch:cuda:0", "cupy:1"
+    library: str = ""  # the array library: "numpy", "cupy", "array_api_strict" or "torch"
+    on_host: bool = False  # whether its arrays are host memory (NumPy, torch on the CPU)
 
     def __init__(self, xp: ModuleType, kernels: Kernels, device: Any = None) -> None:
         self.xp = xp
@@ -33,7 +40,19 @@ class Backend:
     @property
     def key(self) -> tuple[str, str, str]:
         """(library, device, kernels): what makes two backends interchangeable."""
-        return self.name, str(self.device), type(self.kernels).__name__
+        return self.library, str(self.device), type(self.kernels).__name__
+
+    def activate(self) -> contextlib.AbstractContextManager[Any]:
+        """A context in which this backend's arrays are computed on (CuPy on a chosen device:
+        that device made current); nothing to do for the others."""
+        return contextlib.nullcontext()
+
+    def synchronize(self) -> None:
+        """Wait for the work queued on this backend's device (nothing to wait for on a CPU)."""
+
+    def check_dtype(self, dtype: Any) -> None:
+        """Raise ``ValueError`` when this backend cannot hold ``dtype`` (a float dtype name)."""
+        resolve_dtype(dtype)
 
     # -- conversions -----------------------------------------------------------------------
     def owns(self, x: Any) -> bool:
@@ -61,6 +80,30 @@ class Backend:
         self.host_to_device_bytes += host.nbytes
         array = self._from_host(host, None)
         return array if dtype is None or array.dtype == dtype else self.astype(array, dtype)
+
+    def from_dlpack(self, x: Any) -> Any:
+        """``x``, an array of any DLPack library on this backend's device, as an array of this
+        backend sharing its memory (no copy); ``ValueError`` when that would need a copy."""
+        if self.owns(x):
+            return x
+        if type(x).__module__.startswith("torch"):
+            x = x.detach()  # torch refuses to export a tensor that requires grad
+        try:
+            array = self._from_dlpack(x)
+        except (BufferError, RuntimeError, TypeError, ValueError, AttributeError) as exc:
+            array, reason = None, f" ({type(exc).__name__}: {exc})"
+        else:
+            reason = f" (it is on {getattr(array, 'device', '?')})"
+        if array is None or not self.owns(array):
+            raise ValueError(
+                f"{type(x).__module__}.{type(x).__name__} cannot become an array of "
+                f"{self.name!r} on {self.device} without a copy{reason}; copy it explicitly "
+                "(xnn.to_numpy(x), tensor.to(device)) or move the model"
+            )
+        return array
+
+    def _from_dlpack(self, x: Any) -> Any:
+        return self.xp.from_dlpack(x)
 
     def to_numpy(self, x: Any) -> np.ndarray:
         """Copy an array of this backend to a NumPy array on the host."""
@@ -117,17 +160,41 @@ class Backend:
         return hash(self.key)
 
 
+def activated(method: Method) -> Method:
+    """Run ``method`` inside its model's :meth:`Backend.activate` (``cupy:N``: device N made
+    current). The model is ``self`` or ``self.net`` (a trainer's, an optimizer's)."""
+    @functools.wraps(method)
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        backend = getattr(getattr(self, "net", self), "backend", None)
+        if backend is None:
+            return method(self, *args, **kwargs)
+        with backend.activate():
+            return method(self, *args, **kwargs)
+    return cast(Method, run)
+
+
 def on_device(x: Any) -> bool:
-    """Whether ``x`` is an array of a device library (CuPy, array-api-strict), not host data."""
-    return type(x).__module__.startswith(("cupy", "array_api_strict"))
+    """Whether ``x`` is an array of a device library (CuPy, array-api-strict, a torch tensor
+    off the CPU), not host data."""
+    module = type(x).__module__
+    if module.startswith("torch"):
+        return getattr(x, "device", None) is not None and x.device.type != "cpu"
+    return module.startswith(("cupy", "array_api_strict"))
 
 
 def host_array(x: Any) -> np.ndarray:
-    """``x`` as a C-contiguous NumPy array; refuses device arrays instead of copying them."""
+    """``x`` as a C-contiguous NumPy array; refuses device arrays instead of copying them.
+
+    A torch CPU tensor is read in place through DLPack (detached if it requires grad).
+    """
     module = type(x).__module__
     if on_device(x):
+        device = getattr(x, "device", "another device")
         raise TypeError(
             f"expected host data or an array of the model's backend, got {module}."
-            f"{type(x).__name__}; move it with xnn.to_numpy(x) or model.to(...) first"
+            f"{type(x).__name__} on {device}; move it with xnn.to_numpy(x) or model.to(...) "
+            "first: xnn never copies from a device silently"
         )
+    if module.startswith("torch") and hasattr(x, "detach"):
+        x = np.from_dlpack(x.detach())
     return np.ascontiguousarray(x)

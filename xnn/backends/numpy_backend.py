@@ -15,7 +15,8 @@ __all__ = ["NumPyBackend"]
 class NumPyBackend(Backend):
     """Plain NumPy: the default backend and every other's reference."""
 
-    name = "numpy"
+    name = library = "numpy"
+    on_host = True
 
     def __init__(self) -> None:
         super().__init__(np, NumPyKernels(np))
@@ -29,6 +30,9 @@ class NumPyBackend(Backend):
         if dtype is None or host.dtype == dtype:
             return host
         return host.astype(dtype)
+
+    def owns(self, x: Any) -> bool:
+        return isinstance(x, np.ndarray)
 
     def to_numpy(self, x: Any) -> np.ndarray:
         return np.array(x, copy=True)  # a copy, as on every other backend

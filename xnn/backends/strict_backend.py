@@ -17,7 +17,7 @@ class StrictBackend(Backend):
     """Like CuPy it refuses implicit conversion to NumPy and mixing arrays of two devices; it
     has only the standard's functions, so it runs the reference kernels."""
 
-    name = "array_api_strict"
+    name = library = "array_api_strict"
 
     def __init__(self, strict: ModuleType) -> None:
         super().__init__(strict, Kernels(strict), strict.Device("device1"))

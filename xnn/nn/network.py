@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from xnn.backends import Backend, get_backend, resolve_dtype
+from xnn.backends import Backend, activated, get_backend, resolve_dtype
 from xnn.core.batches import row_blocks
 from xnn.core.inputs import as_features, as_targets
 from xnn.core.random import BookStreams, Streams, seed_sequence
@@ -47,6 +47,7 @@ class NeuralNetwork(Persistent):
         self.loss = loss
         self.backend = get_backend(backend)
         self.dtype = resolve_dtype(dtype)
+        self.backend.check_dtype(self.dtype)
         self.seed = seed
         if streams not in STREAMS:
             raise ValueError(f"streams must be one of {tuple(STREAMS)}, got {streams!r}")
@@ -62,10 +63,12 @@ class NeuralNetwork(Persistent):
         self.reseed_dropout(self._streams)
 
     # -- the book's API --------------------------------------------------------------------
+    @activated
     def forward(self, X: Any, inference: bool = False) -> Array:
         """Predictions for ``X`` (host data or arrays of this backend), as a backend array."""
         return self.forward_batch(self.as_features(X, check_values=False), inference)
 
+    @activated
     def predict(self, X: Any, chunk: int = 8192) -> Array:
         """The outputs for ``X`` in inference mode (no dropout), ``chunk`` rows at a time; a
         backend array. (``forward`` keeps the book's meaning: training mode by default.)"""
@@ -82,6 +85,7 @@ class NeuralNetwork(Persistent):
         """The class of each row of ``X``: the index of its largest output (inference mode)."""
         return self.backend.xp.argmax(self.predict(X, chunk), axis=1)
 
+    @activated
     def backward(self, loss_grad: Array) -> None:
         """Back-propagate ``loss_grad`` through every layer, filling the parameter gradients."""
         if self.store is None:
@@ -91,6 +95,7 @@ class NeuralNetwork(Persistent):
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
 
+    @activated
     def train_batch(self, X: Any, y: Any) -> Array:
         """Forward, loss and backward on one batch; returns the loss as a 0-d backend array."""
         X = self.as_features(X)
@@ -228,6 +233,7 @@ class NeuralNetwork(Persistent):
         target = get_backend(backend)
         if target == self.backend:
             return self
+        target.check_dtype(self.dtype)
         if self.store is not None:
             self.store = self.store.to(target)
             for layer in self.layers:

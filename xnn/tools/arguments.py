@@ -8,8 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
-__all__ = ["EXIT_CODES", "EXIT_DATA", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_UNAVAILABLE",
-           "EXIT_USAGE", "Parser", "integer", "number", "output_file"]
+__all__ = ["BACKEND_HELP", "EXIT_CODES", "EXIT_DATA", "EXIT_FAILED", "EXIT_INTERRUPTED",
+           "EXIT_UNAVAILABLE", "EXIT_USAGE", "Parser", "backend_name", "integer", "number",
+           "output_file"]
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_DATA = 1, 2, 3, 4
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
@@ -27,6 +28,22 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Print ``PROG: error: MESSAGE (see `PROG --help`)`` and exit with status 2."""
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+BACKEND_HELP = ("numpy, cupy, cupy:N, array_api_strict, torch, torch:cuda, torch:cuda:N, "
+                "torch:mps or auto")
+
+
+def backend_name(text: str) -> str:
+    """An argparse type: a backend name :func:`xnn.backends.get_backend` knows (it may still
+    be unusable here: that is exit status 3, found when the backend is made)."""
+    from xnn.backends import parse_backend_name
+
+    try:
+        parse_backend_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def integer(low: int, high: int | None = None) -> Callable[[str], int]:

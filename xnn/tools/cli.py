@@ -16,8 +16,9 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from xnn.backends import BACKEND_NAMES, BackendUnavailableError
+from xnn.backends import BackendUnavailableError, parse_backend_name
 from xnn.tools.arguments import (
+    BACKEND_HELP,
     EXIT_CODES,
     EXIT_DATA,
     EXIT_FAILED,
@@ -25,6 +26,7 @@ from xnn.tools.arguments import (
     EXIT_UNAVAILABLE,
     EXIT_USAGE,
     Parser,
+    backend_name,
     integer,
 )
 
@@ -33,7 +35,6 @@ __all__ = ["main"]
 # subcommands that live in their own module, each with main(argv) -> int
 _DELEGATED = {"parity": "xnn.tools.parity_command", "bench": "xnn.tools.bench",
               "sweep": "xnn.tools.sweep"}
-_BACKEND_CHOICES = (*BACKEND_NAMES, "auto")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,8 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     chapter.add_argument("--all", action="store_true", help="run every experiment of the "
                          "chapter's table")
     chapter.add_argument("--list", action="store_true", help="list the experiments and exit")
-    chapter.add_argument("--backend", choices=_BACKEND_CHOICES, default=None,
-                         help="array backend (default: $XNN_BACKEND, else numpy)")
+    chapter.add_argument("--backend", type=backend_name, default=None, metavar="BACKEND",
+                         help=f"array backend: {BACKEND_HELP} (default: $XNN_BACKEND, else "
+                              "numpy)")
     chapter.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                          help="floating-point type of the model and data (default: "
                               "%(default)s; the book computed in float64)")
@@ -165,10 +167,12 @@ def _chapter4(args: argparse.Namespace) -> int:
         return _usage(f"unknown experiment(s) {', '.join(unknown)}; see `xnn chapter4 --list`")
     if args.seeds is not None:
         return _chapter4_sweep(args, names)
-    backend_name = args.backend or os.environ.get("XNN_BACKEND") or "numpy"
-    if backend_name not in _BACKEND_CHOICES:
-        return _usage(f"$XNN_BACKEND is {backend_name!r}, which is not a backend; expected one "
-                      f"of {', '.join(_BACKEND_CHOICES)} (or give --backend)")
+    backend = args.backend or os.environ.get("XNN_BACKEND") or "numpy"
+    try:
+        parse_backend_name(backend)
+    except ValueError:
+        return _usage(f"$XNN_BACKEND is {backend!r}, which is not a backend; expected one "
+                      f"of {BACKEND_HELP} (or give --backend)")
     if args.data is not None and not Path(args.data).expanduser().is_dir():
         return _usage(f"--data {args.data}: not a directory (expected the one holding the "
                       "four MNIST IDX files)")
@@ -177,7 +181,11 @@ def _chapter4(args: argparse.Namespace) -> int:
     from xnn.backends import get_backend
     from xnn.data import MnistError
 
-    backend = get_backend(backend_name)  # fail before loading data if it is unusable
+    backend = get_backend(backend)  # fail before loading data if it is unusable
+    try:
+        backend.check_dtype(args.dtype)
+    except ValueError as exc:
+        return _usage(str(exc))
     try:  # and so does a results directory that cannot be written
         check_writable(Path(args.results).expanduser())
     except OSError as exc:

@@ -16,9 +16,9 @@ import sys
 
 import numpy as np
 
-from xnn.backends import BACKEND_NAMES, BackendUnavailableError
+from xnn.backends import BackendUnavailableError
 from xnn.core.files import atomic_write
-from xnn.tools.arguments import Parser, integer, number, output_file
+from xnn.tools.arguments import BACKEND_HELP, Parser, backend_name, integer, number, output_file
 from xnn.tools.experiments import EXPERIMENTS
 from xnn.tools.parity import SEED, TOLERANCES, check_parity
 
@@ -87,8 +87,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Train one model from one seed on two or more backends and compare them "
                     "step by step; the first backend is the reference. Exit status: 0 parity, "
                     "1 divergence, 2 bad arguments, 3 a backend unavailable here.")
-    parser.add_argument("backends", nargs="+", choices=BACKEND_NAMES, metavar="BACKEND",
-                        help=f"two or more of: {', '.join(BACKEND_NAMES)}")
+    parser.add_argument("backends", nargs="+", type=backend_name, metavar="BACKEND",
+                        help=f"two or more of: {BACKEND_HELP}")
     parser.add_argument("--model", choices=sorted(MODELS), default="chapter")
     parser.add_argument("--steps", type=integer(1), default=50, help="optimizer steps (50)")
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")

@@ -6,9 +6,10 @@ turns it off); from a checkout that is not installed, enable it with ``-p xnn.py
     def test_my_model(xnn_backend):
         net = NeuralNetwork([Dense(10)], SoftmaxCrossEntropy(), backend=xnn_backend)
 
-Each test gets one parameter per backend (ids ``numpy``, ``array_api_strict``, ``cupy``); a
-backend this machine cannot run is skipped with the reason (the missing package or device),
-and ``cupy`` carries the ``gpu`` mark, so ``-m gpu``, ``-m "not gpu"`` and ``-k cupy`` select.
+Each test gets one parameter per backend (ids ``numpy``, ``cupy``, ``array_api_strict``,
+``torch``, ``torch:cuda``); a backend this machine cannot run is skipped with the reason (the
+missing package or device), and ``cupy`` and ``torch:cuda`` carry the ``gpu`` mark, so
+``-m gpu``, ``-m "not gpu"`` and ``-k cupy`` select.
 Backends are probed only when a collected test asks for the fixture, and nothing of xnn beyond
 this module is imported before then: the plugin costs nothing in pytest sessions that do not
 use it.
@@ -44,7 +45,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def xnn_backend(request: pytest.FixtureRequest) -> Backend:
-    """The backend of this parameter: ``numpy``, ``array_api_strict`` or ``cupy``."""
+    """The backend of this parameter: ``numpy``, ``cupy``, ``array_api_strict``, ``torch`` or
+    ``torch:cuda``."""
     name = getattr(request, "param", None)
     if name is None:  # requested dynamically (getfixturevalue), so never parametrized
         pytest.fail(f"{FIXTURE} must be an argument of the test (or of a fixture it uses) to "

@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from xnn.tools.arguments import Parser, integer, number
+from xnn.tools.arguments import BACKEND_HELP, Parser, backend_name, integer, number
 from xnn.tools.experiments import BOOK_NAMES, EXPERIMENTS
 from xnn.tools.sweep_run import RunsFailed, SchedulerUnreachable, execute, parse_seeds, prepare
 from xnn.tools.sweep_run import run as run
@@ -116,9 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=integer(1), default=None, metavar="E",
                         help="override every experiment's epochs (quick runs; not comparable "
                              "with the book)")
-    parser.add_argument("--backend", choices=("numpy", "cupy", "array_api_strict", "auto"),
-                        default=None, help="array backend on the workers (default: "
-                        "$XNN_BACKEND, else numpy; cupy: each worker's GPU)")
+    parser.add_argument("--backend", type=backend_name, default=None, metavar="BACKEND",
+                        help=f"array backend on the workers: {BACKEND_HELP} (default: "
+                        "$XNN_BACKEND, else numpy; cupy, torch:cuda: each worker's GPU)")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                         help="floating-point type (default: %(default)s)")
     parser.add_argument("--streams", choices=("book", "independent"), default="book",

@@ -52,12 +52,13 @@ def connect(backend_name: str, runs: int, workers: int | None, scheduler: str | 
     settings = {"threads_per_worker": 1, "env": BLAS_ENV, "dashboard_address": ":0",
                 "silence_logs": logging.ERROR}  # ":0": any free port (8787 may be taken)
     with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-        if backend.name == "cupy" and workers is None and _has("dask_cuda"):
+        gpu = backend.library == "cupy" or backend.name.startswith("torch:cuda")
+        if gpu and workers is None and _has("dask_cuda"):
             from dask_cuda import LocalCUDACluster  # one worker per visible GPU
 
             cluster = LocalCUDACluster(**settings)
-        else:  # cupy without dask-cuda: one worker (one GPU) unless told otherwise
-            n = workers or (1 if backend.name == "cupy" else _cores())
+        else:  # a GPU without dask-cuda: one worker (one GPU) unless told otherwise
+            n = workers or (1 if gpu else _cores())
             cluster = LocalCluster(n_workers=min(n, runs), processes=True,
                                    **settings)
         with cluster, Client(cluster) as client:

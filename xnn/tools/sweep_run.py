@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xnn.backends import parse_backend_name
 from xnn.tools.experiments import EXPERIMENTS
 from xnn.tools.results import check_writable
 from xnn.tools.sweep_cluster import SchedulerUnreachable, connect, dashboard, progress_bar
@@ -29,9 +30,6 @@ from xnn.tools.sweep_worker import KEY_FIELDS, checkpoint_directory, run_one
 
 __all__ = ["RunsFailed", "SchedulerUnreachable", "SweepPlan", "execute",
            "parse_seeds", "prepare", "run"]
-
-_BACKENDS = ("numpy", "cupy", "array_api_strict", "auto")
-
 
 class RunsFailed(RuntimeError):
     """Some runs failed; the others are in ``runs.jsonl`` and in the summary."""
@@ -108,8 +106,8 @@ def prepare(names: Sequence[str], seeds: int | str | Iterable[int], *, out: str 
                                   or value < 1):
             raise ValueError(f"{what} must be an integer >= 1, got {value!r}")
     backend = backend or os.environ.get("XNN_BACKEND") or "numpy"
-    for value, what, choices in ((backend, "--backend", _BACKENDS),
-                                 (dtype, "--dtype", ("float32", "float64")),
+    parse_backend_name(backend)  # ValueError: says which names there are
+    for value, what, choices in ((dtype, "--dtype", ("float32", "float64")),
                                  (streams, "--streams", ("book", "independent"))):
         if value not in choices:
             raise ValueError(f"{what} {value!r}: expected one of {', '.join(choices)}")

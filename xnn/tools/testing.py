@@ -117,12 +117,13 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray,
 
 
 def backend_params() -> list[Any]:
-    """``pytest.param`` per backend name, with ``gpu`` marks and skips that say why."""
+    """``pytest.param`` per backend (those of :data:`BACKEND_NAMES` and ``torch:cuda``), with
+    ``gpu`` marks and skips that say why."""
     import pytest
 
     params = []
-    for name in BACKEND_NAMES:
-        marks = [pytest.mark.gpu] if name == "cupy" else []
+    for name in (*BACKEND_NAMES, "torch:cuda"):
+        marks = [pytest.mark.gpu] if name in ("cupy", "torch:cuda") else []
         try:
             get_backend(name)
         except BackendUnavailableError as exc:
@@ -132,7 +133,8 @@ def backend_params() -> list[Any]:
 
 
 # how to install each optional backend, short enough for pytest's ``-ra`` summary
-_INSTALL = {"cupy": "pip install -e '.[cuda12]'", "array_api_strict": "pip install -e '.[test]'"}
+_INSTALL = {"cupy": "pip install -e '.[cuda12]'", "array_api_strict": "pip install -e '.[test]'",
+            "torch": "pip install -e '.[torch]'", "torch:cuda": "a CUDA build of torch"}
 
 
 def _skip_reason(name: str, exc: BackendUnavailableError) -> str:

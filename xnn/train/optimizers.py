@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from xnn.backends import Backend, to_numpy
+from xnn.backends import Backend, activated, to_numpy
 from xnn.core.validation import check_number, check_positive_int
 from xnn.nn.network import NeuralNetwork
 from xnn.nn.store import ParameterStore
@@ -128,6 +128,7 @@ class Optimizer:
         """Tell the schedule an evaluation's loss (``ReduceLROnPlateau`` acts on it)."""
         self.schedule.evaluated(val_loss)
 
+    @activated
     def step(self) -> None:
         """Update every parameter of :attr:`net` in place from its latest gradient."""
         net = self._net

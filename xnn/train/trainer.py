@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from xnn.backends import activated
 from xnn.core.inputs import as_features
 from xnn.core.validation import check_positive_int
 from xnn.nn.network import NeuralNetwork
@@ -47,6 +48,7 @@ class Trainer:
         self.stop_training = False
         self._run: Run | None = None
 
+    @activated
     def fit(self, X_train: Any, y_train: Any, X_test: Any = None, y_test: Any = None,
             epochs: int = 100, eval_every: int = 10, batch_size: int = 32, seed: int = 1,
             restart: bool = True, early_stopping: bool = True, verbose: int | bool = 1,
@@ -156,6 +158,7 @@ class Trainer:
             callback.on_fit_end(self, run.history)
         return run.history
 
+    @activated
     def evaluate(self, X: Any, y: Any) -> float:
         """The mean loss of ``net`` on (X, y) in inference mode; X and y as ``fit`` takes them
         (host data or arrays of the model's backend; labels or one-hot rows)."""

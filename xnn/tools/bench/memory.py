@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -32,7 +33,7 @@ def measure_memory(backend_name: str, model: str, rows: int, batch_size: int,
     data = make_data(rows, seed)
     trainer = xnn_trainer(MODELS[model], backend_name, seed)
     X, y = backend.asarray(data.X), backend.asarray(data.y)
-    pool = backend.xp.get_default_memory_pool() if backend.name == "cupy" else None
+    pool = backend.xp.get_default_memory_pool() if backend.library == "cupy" else None
     pool_before = pool.total_bytes() if pool is not None else 0
     peak_reset = _reset_peak_rss()
     rss_before = _rss()
@@ -41,7 +42,7 @@ def measure_memory(backend_name: str, model: str, rows: int, batch_size: int,
     traced_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     peak_rss = _peak_rss()
-    params = sum(int(p.size) for p in trainer.net.params())
+    params = sum(math.prod(p.shape) for p in trainer.net.params())
     return {
         "model": model, "backend": backend_name, "rows": rows, "batch_size": batch_size,
         "data_bytes": int(data.X.nbytes + data.y.nbytes), "params": params,

@@ -67,8 +67,7 @@ def make_data(rows: int, seed: int) -> Data:
 
 def sync(backend: Backend) -> None:
     """Wait for queued device work (a no-op off the GPU)."""
-    if backend.name == "cupy":
-        backend.xp.cuda.get_current_stream().synchronize()
+    backend.synchronize()
 
 
 # -- xnn -------------------------------------------------------------------------------------
