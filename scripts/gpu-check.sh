@@ -17,13 +17,18 @@
 #   fused-parity       the deep model's float64 parity again with XNN_CUPY_FUSED=1
 #   fused-tests        the tests stage again (same selection, same checks), XNN_CUPY_FUSED=1
 #   parity-{chapter,deep}-float32   as above, in float32
+#   torch-parity       python -m xnn parity numpy torch:cuda --model deep --dtype float64 (the
+#                      PyTorch backend on the GPU; skipped, saying why, without torch)
+#   dask-cuda          python -m xnn sweep momentum --seeds 2 --backend cupy on tiny IDX data:
+#                      dask-cuda's LocalCUDACluster, one worker per GPU (skipped, saying why,
+#                      without dask.distributed or dask-cuda)
 #   benchmarks         python -m xnn bench --quick --no-compile, when 60 s of the budget are left
 #   benchmarks-fused   the same, --backends cupy --no-torch --no-jax, with XNN_CUPY_FUSED=1, when
 #                      both fused stages passed and 30 s are left
 #
 # The report is rewritten (atomically) before and after every stage, so a run that is killed
 # still leaves what it measured. Its title is the verdict: "works" (every stage passed; only
-# the benchmarks may be skipped for lack of time), "BROKEN: <stages> failed", or "INCOMPLETE"
+# the benchmarks, torch-parity and dask-cuda may be skipped), "BROKEN: <stages> failed", or "INCOMPLETE"
 # (still running, interrupted, or a check skipped for lack of time). By default all stages
 # share 390 s and a stage that overruns is killed 5 s after its limit: the whole run, report
 # included, ends within 7 minutes. A stage that would start with under 10 s left is skipped
@@ -33,7 +38,8 @@
 #
 # --dry-run: a rehearsal on any CPU machine: array_api_strict stands in for the GPU (the probe
 # runs its kernels on array_api_strict's second device, parity is numpy vs array_api_strict,
-# pytest runs -m "not gpu and not network", the benchmarks run on numpy), with the same stages,
+# pytest runs -m "not gpu and not network", the benchmarks run on numpy, torch-parity on torch's
+# CPU, the sweep on numpy with one worker), with the same stages,
 # time accounting and report. XNN_GPU_CHECK_BACKENDS="numpy array_api_strict" does the same.
 #
 # The project runs from this working tree (PYTHONPATH=$PWD): nothing is installed or
@@ -122,7 +128,9 @@ SCRATCH="$(dirname "$REPORT")/.gpu-check-tmp.$$"  # the report is written here, 
 trap 'rm -rf "$LOGS" "$SCRATCH"' EXIT
 
 PLAN=(probe tests parity-chapter-float64 parity-deep-float64 fused-parity fused-tests
-    parity-chapter-float32 parity-deep-float32 benchmarks benchmarks-fused)
+    parity-chapter-float32 parity-deep-float32 torch-parity dask-cuda benchmarks
+    benchmarks-fused)
+OPTIONAL="torch-parity dask-cuda benchmarks benchmarks-fused"  # may be skipped, saying why
 declare -A RESULT=() TIME=() NOTE=() COMMAND=()
 STATE=running CURRENT="" STAGE_START=0 CHILD="" STAGE_RC=0 BROKEN_DEVICE="" FUSED_OK=0
 
@@ -489,6 +497,66 @@ for comparison in report["comparisons"]:
 EOF
 }
 
+# -- the PyTorch backend ----------------------------------------------------------------------
+torch_parity() {
+    local saved=("${PAIR[@]}") device=torch:cuda module
+    ((DRY_RUN)) && device=torch
+    for module in torch array_api_compat; do
+        if [[ -z $(skip_reason) ]] && ! importable "$module"; then
+            record torch-parity "skipped" 0 "$module is not installed (pip install" \
+                "'xnn-dlfs[torch]')" "-"
+            return
+        fi
+    done
+    PAIR=(numpy "$device")
+    parity torch-parity deep float64
+    PAIR=("${saved[@]}")
+}
+
+# -- a Dask sweep, one worker per GPU ----------------------------------------------------------
+dask_cuda() {
+    local args=(--backend cupy) module modules=(distributed dask_cuda)
+    ((DRY_RUN)) && args=(--backend numpy --workers 1) modules=(distributed)
+    for module in "${modules[@]}"; do
+        if [[ -z $(skip_reason) ]] && ! importable "$module"; then
+            record dask-cuda "skipped" 0 "$module is not installed (pip install" \
+                "'xnn-dlfs[distributed]' dask-cuda)" "-"
+            return
+        fi
+    done
+    "$PY" - "$LOGS/idx" <<'EOF' >/dev/null 2>&1
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from xnn.data import write_idx
+
+rng, directory = np.random.default_rng(0), Path(sys.argv[1])
+directory.mkdir(parents=True, exist_ok=True)
+for prefix, rows in (("train", 600), ("t10k", 100)):
+    labels = rng.integers(0, 10, rows).astype(np.uint8)
+    write_idx(directory / f"{prefix}-images-idx3-ubyte.gz",
+              rng.integers(0, 256, (rows, 28, 28)).astype(np.uint8))
+    write_idx(directory / f"{prefix}-labels-idx1-ubyte.gz", labels)
+EOF
+    stage dask-cuda 90 "$PY" -m xnn sweep momentum --seeds 2 --epochs 1 --data "$LOGS/idx" \
+        --out "$LOGS/sweep" --no-progress --no-checkpoints "${args[@]}"
+    local rc=$STAGE_RC
+    [[ -s $LOGS/sweep/runs.jsonl ]] && note dask-cuda "$("$PY" - "$LOGS/sweep/runs.jsonl" \
+        <<'EOF' 2>/dev/null
+import json
+import sys
+
+runs = [json.loads(line) for line in open(sys.argv[1])]
+where = sorted({f"{r['worker']} ({r['ran_on']}, CUDA_VISIBLE_DEVICES="
+                f"{r['cuda_visible_devices']})" for r in runs})
+print(f"{len(runs)} runs on", ", ".join(where))
+EOF
+)"
+    STAGE_RC=$rc
+}
+
 # -- benchmarks -----------------------------------------------------------------------------
 # too_little SECONDS: why a stage that needs about SECONDS does not start
 too_little() { echo "not started: $((DEADLINE - SECONDS))s of the budget left, it needs about $1s"; }
@@ -538,14 +606,14 @@ test_output() {
     fi
 }
 
-# verdict: the report's title. "works" needs every stage but the benchmarks to have passed.
+# verdict: the report's title. "works" needs every stage but the $OPTIONAL ones to have passed.
 verdict() {
     local name failed=() skipped=() pending=0 unchecked=0 list
     for name in "${PLAN[@]}"; do
         case ${RESULT[$name]:-} in
             "") ((pending += 1)) ;;
             passed | INTERRUPTED) ;;
-            skipped) skipped+=("$name"); [[ $name == benchmarks* ]] || ((unchecked += 1)) ;;
+            skipped) skipped+=("$name"); [[ " $OPTIONAL " == *" $name "* ]] || ((unchecked += 1));;
             FAILED) failed+=("$name") ;;
             *) failed+=("$name (${RESULT[$name],,})") ;;
         esac
@@ -636,6 +704,8 @@ tests fused-tests 120 XNN_CUPY_FUSED=1
 [[ $fused_parity == 0 && $STAGE_RC == 0 ]] && FUSED_OK=1
 parity parity-chapter-float32 chapter float32
 parity parity-deep-float32 deep float32
+torch_parity
+dask_cuda
 benchmarks
 STATE=finished
 write_report

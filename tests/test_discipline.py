@@ -52,3 +52,31 @@ def test_ci_runs_the_readme_test_command():
     assert match, ".ci/run must define TEST_COMMAND"
     command = shlex.split(match.group(1))[0]
     assert command in readme
+
+
+def _imports_of(path: Path, modules: tuple[str, ...]) -> list[int]:
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        if any(name.partition(".")[0] in modules for name in names):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_only_the_backend_layer_knows_the_device_libraries():
+    """torch, array-api-compat and CuPy are imported in xnn/backends only (the benchmark's
+    PyTorch and JAX contenders aside), so the model maths stays backend-free."""
+    libraries = ("torch", "array_api_compat", "cupy", "cupyx")
+    offenders = {}
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE)
+        if relative.parts[0] == "backends" or relative.parts[:2] == ("tools", "bench"):
+            continue
+        if lines := _imports_of(path, libraries):
+            offenders[str(relative)] = lines
+    assert not offenders, f"a device library imported outside xnn/backends: {offenders}"
+    assert _imports_of(PACKAGE / "backends" / "torch_backend.py", ("numpy",))  # the test sees

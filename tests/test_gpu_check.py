@@ -20,8 +20,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["probe", "tests", "parity-chapter-float64", "parity-deep-float64", "fused-parity",
-          "fused-tests", "parity-chapter-float32", "parity-deep-float32", "benchmarks",
-          "benchmarks-fused"]
+          "fused-tests", "parity-chapter-float32", "parity-deep-float32", "torch-parity",
+          "dask-cuda", "benchmarks", "benchmarks-fused"]
 QUICK = {
     "XNN_GPU_CHECK_PARITY_STEPS": "2",
     "XNN_GPU_CHECK_BENCH_ARGS": "--quick --models chapter --rows 300 --inference-rows 60 "
@@ -93,6 +93,9 @@ def test_dry_run_passes_every_stage_and_reports(project, tmp_path):
     assert "commit `abc1234` (with uncommitted changes) (from .xnn-commit)" in text
     assert "array_api_strict: an elementwise kernel and a matrix product ran" in text
     assert "PASS: numpy vs array_api_strict in float64" in text  # parity's own verdict
+    assert re.search(r"\| dask-cuda \| passed \| \d+ \| 2 runs on tcp://", text), text[-3000:]
+    if importlib.util.find_spec("torch") is not None:
+        assert "PASS: numpy vs torch in float64" in text
     seconds = int(re.search(r"; (\d+)s in all \(budget 150s\)", text).group(1))
     assert seconds <= elapsed + 1
     assert [p.name for p in report.parent.iterdir()] == ["gpu-report.md"]  # no scratch left
@@ -121,7 +124,7 @@ def test_the_report_is_written_after_each_stage_and_survives_a_kill(project, tmp
             time.sleep(0.1)
         assert pid_file.exists(), "the inner pytest never started"
         text = report.read_text()  # written before the tests stage began
-        assert text.startswith("# GPU check: INCOMPLETE: 1 of 10 stages done"), text[:500]
+        assert text.startswith("# GPU check: INCOMPLETE: 1 of 12 stages done"), text[:500]
         assert "commit unknown" in text
         assert stage_rows(text)["probe"][0] == "passed"
         assert stage_rows(text)["tests"][0] == "running"

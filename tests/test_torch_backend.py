@@ -266,3 +266,101 @@ def test_chapter4_runs_on_torch(tmp_path, monkeypatch, capsys):
                  "--no-progress"]) == 0
     assert "torch float32" in capsys.readouterr().out
     assert main(["chapter4", "momentum", "--backend", "torch:mps", "--dtype", "float64"]) in (2, 3)
+
+
+# -- the fast paths against the reference, in every layout and with every option --------------
+def _tensor(rng, shape, dtype, layout="C"):
+    values = torch.tensor(rng.standard_normal(shape), dtype=dtype)
+    if layout == "strided":  # a transposed view: neither C- nor F-contiguous for 2-D
+        values = values.T.contiguous().T if values.ndim == 2 else values.repeat(2)[::2]
+        assert values.ndim == 1 or not values.is_contiguous()
+    return values
+
+
+@pytest.mark.parametrize("layout", ["C", "strided"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_torch_kernels_equal_the_reference(rng, dtype, layout):
+    from xnn.backends import Kernels
+
+    backend = get_backend("torch")
+    fast, reference = backend.kernels, Kernels(backend.xp)
+    tolerance = {"rtol": 1e-12, "atol": 1e-14} if dtype == torch.float64 else {
+        "rtol": 1e-5, "atol": 1e-6}
+    a, b = _tensor(rng, (7, 5), dtype, layout), _tensor(rng, (5, 3), dtype, layout)
+    out = torch.empty((7, 3), dtype=dtype)
+    assert fast.matmul(a, b, out=out) is out
+    torch.testing.assert_close(out, reference.matmul(a, b), **tolerance)
+    rows = torch.tensor([4, 0, 4, 6])
+    torch.testing.assert_close(fast.take_rows(a, rows, out=torch.empty((4, 5), dtype=dtype)),
+                               reference.take_rows(a, rows), **tolerance)
+    torch.testing.assert_close(fast.sum_rows(a, out=torch.empty((1, 5), dtype=dtype)),
+                               reference.sum_rows(a), **tolerance)
+    target = torch.tensor(rng.dirichlet(np.ones(5), size=7), dtype=dtype)
+    for logits in (a, a * 1e4):  # and logits far apart: log softmax held finite
+        loss, softmax = fast.softmax_cross_entropy(logits, target)
+        expected_loss, expected_softmax = reference.softmax_cross_entropy(logits, target)
+        assert torch.isfinite(loss) and loss.shape == ()
+        torch.testing.assert_close(loss, expected_loss, **tolerance)
+        torch.testing.assert_close(softmax, expected_softmax, **tolerance)
+        torch.testing.assert_close(fast.softmax_cross_entropy_grad(softmax, target),
+                                   reference.softmax_cross_entropy_grad(softmax, target),
+                                   **tolerance)
+
+
+UPDATES = {
+    "sgd": lambda k, p, g, s, o: k.sgd_step(p, g, 0.1, o[0], s["wd"], o[1]),
+    "momentum": lambda k, p, g, s, o: k.momentum_step(p, g, s["a"], 0.1, 0.9, o[0], s["wd"],
+                                                      s["nesterov"], o[1]),
+    "adam": lambda k, p, g, s, o: k.adam_step(p, g, s["a"], s["b"], 1e-2, (0.9, 0.999), 1e-8,
+                                              s["t"], s["wd"], s["decoupled"], o[0], o[1]),
+    "rmsprop": lambda k, p, g, s, o: k.rmsprop_step(p, g, s["a"], s["b"] if s["nesterov"]
+                                                    else None, 1e-2, 0.99, 1e-8, 0.9, s["wd"],
+                                                    o[0], o[1]),
+    "adagrad": lambda k, p, g, s, o: k.adagrad_step(p, g, s["a"], 1e-2, 1e-10, s["wd"], o[0],
+                                                    o[1]),
+}
+
+
+@pytest.mark.parametrize("variant", [
+    {"wd": 0.0, "nesterov": False, "decoupled": False},
+    {"wd": 0.01, "nesterov": True, "decoupled": False},
+    {"wd": 0.01, "nesterov": False, "decoupled": True},
+], ids=["plain", "decay-nesterov", "decoupled"])
+@pytest.mark.parametrize("rule", UPDATES)
+def test_torch_updates_equal_the_reference(rng, rule, variant):
+    from xnn.backends import Kernels
+
+    backend = get_backend("torch")
+    states = []
+    for kernels in (backend.kernels, Kernels(backend.xp)):
+        param = torch.tensor(rng.standard_normal(50) if not states else states[0][2])
+        state = {**variant, "a": torch.zeros(50, dtype=torch.float64),
+                 "b": torch.zeros(50, dtype=torch.float64)}
+        start = param.clone()
+        gradients = np.random.default_rng(1).standard_normal((5, 50))
+        for t, grad in enumerate(gradients, start=1):
+            state["t"] = t
+            grad = torch.tensor(grad)
+            kept = grad.clone()
+            UPDATES[rule](kernels, param, grad, state,
+                          (torch.empty(50, dtype=torch.float64),
+                           torch.empty(50, dtype=torch.float64)))
+            assert torch.equal(grad, kept)  # the gradient is read, never written
+        states.append((param, state, start.numpy()))
+    (fast, fast_state, _), (slow, slow_state, _) = states
+    torch.testing.assert_close(fast, slow, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(fast_state["a"], slow_state["a"], rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(fast_state["b"], slow_state["b"], rtol=1e-12, atol=1e-14)
+
+
+def test_torch_clip_norm_equals_the_reference(rng):
+    from xnn.backends import Kernels
+
+    backend = get_backend("torch")
+    for max_norm in (0.5, 1e6):  # clipped, and left alone
+        grad = torch.tensor(rng.standard_normal(40))
+        expected = grad.clone()
+        norm = backend.kernels.clip_norm(grad, max_norm)
+        expected_norm = Kernels(backend.xp).clip_norm(expected, max_norm)
+        torch.testing.assert_close(norm, expected_norm, rtol=1e-12, atol=0)
+        torch.testing.assert_close(grad, expected, rtol=1e-12, atol=1e-15)

@@ -78,7 +78,8 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any]:
         best_val_loss=result.best_val_loss, book_accuracy=EXPERIMENTS[name].book_accuracy,
         seconds=round(finished - loaded, 3), load_seconds=round(loaded - started, 3),
         resumed=resumed, worker=_worker(), host=platform.node(), pid=os.getpid(),
-        ran_on=result.backend, blas_threads=spec.get("blas_threads"), versions=_versions(),
+        ran_on=result.backend, cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        blas_threads=spec.get("blas_threads"), versions=_versions(),
         finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     return {"record": record}
 

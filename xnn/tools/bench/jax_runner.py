@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from xnn.tools.bench.pytorch import GPU_BACKENDS
+from xnn.tools.bench.pytorch import on_gpu
 from xnn.tools.bench.workloads import FEATURES, LR, MOMENTUM, Data, LayerSpec, Runner
 
 __all__ = ["init_params", "jax_device", "jax_epoch", "jax_jit_training", "jax_scan_training",
@@ -41,7 +41,7 @@ def jax_device(jax: ModuleType | None, backend: str, why_not: str) -> tuple[Any 
     """The JAX device matching ``backend`` (its CPU, or a GPU for CuPy), or ``None`` and why."""
     if jax is None:
         return None, why_not
-    platform = "gpu" if backend in GPU_BACKENDS else "cpu"
+    platform = "gpu" if on_gpu(backend) else "cpu"
     try:
         return jax.devices(platform)[0], ""
     except RuntimeError:

@@ -11,10 +11,14 @@ import numpy as np
 
 from xnn.tools.bench.workloads import FEATURES, LR, MOMENTUM, Data, LayerSpec, Runner
 
-__all__ = ["load_torch", "torch_compile_training", "torch_device", "torch_inference",
+__all__ = ["load_torch", "on_gpu", "torch_compile_training", "torch_device", "torch_inference",
            "torch_step", "torch_training"]
 
-GPU_BACKENDS = ("cupy",)
+
+
+def on_gpu(backend: str) -> bool:
+    """Whether the xnn backend named ``backend`` computes on a CUDA GPU (CuPy, torch CUDA)."""
+    return backend.startswith(("cupy", "torch:cuda"))
 
 
 def load_torch() -> tuple[ModuleType | None, str]:
@@ -30,7 +34,7 @@ def torch_device(torch: ModuleType | None, backend: str, why_not: str) -> tuple[
     """The PyTorch device where ``backend`` computes ("cpu" or "cuda"), or ``None`` and why."""
     if torch is None:
         return None, why_not
-    if backend not in GPU_BACKENDS:
+    if not on_gpu(backend):
         return "cpu", ""
     if not torch.cuda.is_available():
         return None, f"this PyTorch ({torch.__version__}) cannot use CUDA here"
