@@ -246,11 +246,14 @@ def test_a_planted_divergence_on_torch_names_its_step_and_parameter(rng):
 
 
 # -- the commands -----------------------------------------------------------------------------
-def test_parity_command_numpy_torch(capsys):
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("model_name", ["chapter", "deep"])
+def test_parity_command_numpy_torch(capsys, model_name, dtype):
     from xnn.tools.parity_command import main
 
-    assert main(["numpy", "torch", "--steps", "5", "--rows", "200"]) == 0
-    assert "PASS: numpy vs torch in float64" in capsys.readouterr().out
+    assert main(["numpy", "torch", "--model", model_name, "--dtype", dtype, "--steps", "20",
+                 "--rows", "300"]) == 0
+    assert f"PASS: numpy vs torch in {dtype}" in capsys.readouterr().out
 
 
 def test_chapter4_runs_on_torch(tmp_path, monkeypatch, capsys):
