@@ -238,3 +238,21 @@ def test_import_xnn_imports_no_pytest():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(("other", "message"), [
+    ([Dense(5)], r"layers\[0\]\.W \(20, 5\) against layers\[0\]\.W \(20, 3\)"),
+    ([Dense(4), Dense(3)], r"layers\[0\]\.W \(20, 4\) against layers\[0\]\.W \(20, 3\)"),
+    ([Dense(3), Dense(3)], "4 parameters against 2"),
+])
+def test_models_that_differ_between_backends_are_refused(data, other, message):
+    X, y = data
+
+    def build(backend, dtype):
+        layers = [Dense(3)] if backend == PAIR[0] else other
+        net = NeuralNetwork(layers, SoftmaxCrossEntropy(), seed=1, backend=backend, dtype=dtype)
+        return net, SGDMomentum(0.1, momentum=0.9)
+
+    with pytest.raises(ValueError, match=f"different models on 'numpy' and "
+                                         f"'array_api_strict': {message}"):
+        check_parity(build, X, y, PAIR, steps=2, batch_size=16)

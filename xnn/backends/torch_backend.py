@@ -141,6 +141,8 @@ class TorchBackend(Backend):
     def _from_host(self, x: np.ndarray, dtype: Any) -> Any:
         if dtype is not None and self.itemsize(dtype) < x.dtype.itemsize:
             x = x.astype(resolve_dtype(dtype))  # cast on the host: half the bytes cross
+        if not x.flags.writeable:  # torch.from_numpy warns about read-only memory
+            x = x.copy()
         return self.torch.from_numpy(x).to(self.device, dtype=dtype)
 
     def _to_host(self, x: Any) -> np.ndarray:

@@ -85,6 +85,7 @@ def check_parity(build_model: ModelBuilder, X: Any, y: Any,
     tolerance = TOLERANCES[dtype] if tolerance is None else tolerance
     X, y = np.asarray(X), np.asarray(y)
     models = [_build(build_model, name, dtype, seed, X) for name in names]
+    _check_same_parameters(models, names)
     comparisons = [Comparison(name, _param_diffs(models[0][0])) for name in names[1:]]
     losses: dict[str, list[float]] = {name: [] for name in names}
     _compare_step(models, comparisons, 0, None, tolerance)
@@ -129,13 +130,27 @@ def _build(build_model: ModelBuilder, backend: str, dtype: str, seed: int,
            X: np.ndarray) -> tuple[NeuralNetwork, Optimizer]:
     """The model on ``backend`` with its parameters made, optimizer attached, masks from seed."""
     net, optimizer = build_model(backend, dtype)
-    if net.backend.name != backend or net.dtype != dtype:
+    if net.backend != get_backend(backend) or net.dtype != dtype:  # "torch:cuda" is cuda:0
         raise ValueError(f"build_model({backend!r}, {dtype!r}) returned a model on "
                          f"{net.backend.name!r} in {net.dtype}")
     net.forward(X[:1], inference=True)  # makes the parameters; inference draws no mask
     optimizer.net = net
     net.reseed_dropout(seed)
     return net, optimizer
+
+
+def _check_same_parameters(models: list[tuple[NeuralNetwork, Optimizer]],
+                           names: list[str]) -> None:
+    """Every model has the reference's parameters: the same names and shapes, in order."""
+    reference = [(d.name, d.shape) for d in _param_diffs(models[0][0])]
+    for (net, _), name in zip(models[1:], names[1:], strict=True):
+        params = [(d.name, d.shape) for d in _param_diffs(net)]
+        if params != reference:
+            differ = next((f"{a[0]} {a[1]} against {b[0]} {b[1]}" for a, b in
+                           zip(params, reference, strict=False) if a != b),
+                          f"{len(params)} parameters against {len(reference)}")
+            raise ValueError(f"build_model made different models on {names[0]!r} and "
+                             f"{name!r}: {differ}; parity compares one model on each backend")
 
 
 def _train_step(net: NeuralNetwork, optimizer: Optimizer, X: np.ndarray, y: np.ndarray) -> float:
