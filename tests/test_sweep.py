@@ -228,6 +228,7 @@ def test_an_unreachable_scheduler_fails_within_the_timeout(tmp_path):
     (["sce", "--seeds", "1,1"], "a seed is given twice"),
     (["sce", "--seeds", "2", "--scheduler", "nonsense::"], "invalid address"),
     (["sce", "--seeds", "2", "--data", "/nonexistent"], "--data /nonexistent: not a directory"),
+    (["sce", "--seeds", "2", "--backend", "torch:tpu"], "unknown backend 'torch:tpu'"),
 ])
 def test_bad_arguments_fail_before_any_cluster(argv, message, tmp_path, monkeypatch):
     monkeypatch.setattr(sweep_run, "connect", None)  # would fail loudly if reached
