@@ -3,7 +3,11 @@
 #
 #   scripts/mutation.sh                      every module of [tool.mutmut] only_mutate, afresh
 #   scripts/mutation.sh xnn.nn.activations xnn/core/random.py    only these modules, afresh
-#   scripts/mutation.sh --continue           finish an interrupted run (kept results stand)
+#   scripts/mutation.sh --continue           finish an interrupted run (kept results stand;
+#                                            mutmut re-tests the functions whose code changed)
+#   scripts/mutation.sh --recheck            re-test only the last run's surviving mutants,
+#                                            against the tests as they are now (after adding
+#                                            tests for them)
 #   scripts/mutation.sh --summary            only print the summary of the last run
 #
 # mutmut copies the package and the tests into mutants/ (git-ignored), runs the tests once to
@@ -17,12 +21,14 @@ cd "$(dirname "$0")/.."
 
 continue_run=0
 summary_only=0
+recheck=0
 patterns=()
 for argument in "$@"; do
     case "$argument" in
         --continue) continue_run=1 ;;
         --summary) summary_only=1 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        --recheck) recheck=1 continue_run=1 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         -*) echo "unknown option $argument (see --help)" >&2; exit 2 ;;
         *)  module="${argument%.py}"; module="${module//\//.}"
             patterns+=("$module.*") ;;
@@ -83,6 +89,23 @@ if [ "$continue_run" = 0 ]; then
     rm -rf mutants  # afresh: a result from older code or older tests would mislead
 fi
 mkdir -p mutants
+if [ "$recheck" = 1 ]; then  # the names of the mutants that were not killed
+    mapfile -t patterns < <(python - <<'EOF'
+import json
+from pathlib import Path
+
+for meta in sorted(Path("mutants").rglob("*.py.meta")):
+    for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+        if code is not None and code not in (1, 3, 24, -24, 36, 152, 255):
+            print(name)
+EOF
+)
+    if [ "${#patterns[@]}" = 0 ]; then
+        echo "no surviving mutants to re-check (run scripts/mutation.sh first)" >&2
+        exit 1
+    fi
+    echo "re-checking ${#patterns[@]} surviving mutants against the current tests"
+fi
 jobs="${MUTATION_JOBS:-$(nproc)}"
 minutes="${MUTATION_MINUTES:-55}"
 started=$(date +%s)
