@@ -41,6 +41,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 . .venv/bin/activate
 python -c "import mutmut" 2>/dev/null || pip install -q "mutmut>=3.8,<4"  # as the [mutation] extra
+# the backend-parametrized tests on NumPy and its stand-in GPU only: probing torch imports it in
+# every mutant's test process (about 1 s each); the torch kernels are not mutated
+export XNN_TEST_BACKENDS="${XNN_TEST_BACKENDS-numpy,array_api_strict}"
 
 summary() {
     python - <<'EOF'

@@ -175,3 +175,17 @@ def test_backend_tolerance_is_exact_only_where_the_kernels_are_numpys():
     assert backend_tolerance("cupy", "float64", rtol=1e-6, atol=1e-12) == {"rtol": 1e-6,
                                                                             "atol": 1e-10}
     assert backend_tolerance("cupy", "int64") == {"rtol": 0.0, "atol": 0.0}  # integers: exact
+
+
+def test_xnn_test_backends_skips_the_others_without_probing_them(monkeypatch):
+    from xnn.tools.testing import backend_params
+
+    monkeypatch.setenv("XNN_TEST_BACKENDS", "numpy,array_api_strict")
+    probed = []
+    monkeypatch.setattr("xnn.tools.testing.get_backend", lambda name: probed.append(name))
+    params = {p.id: [m.kwargs.get("reason") for m in p.marks if m.name == "skip"]
+              for p in backend_params()}
+    assert probed == ["numpy", "array_api_strict"]
+    assert params["numpy"] == [] and params["array_api_strict"] == []
+    assert params["torch"] == ["torch: not in $XNN_TEST_BACKENDS"]
+    assert params["cupy"] == ["cupy: not in $XNN_TEST_BACKENDS"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -118,12 +119,19 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray,
 
 def backend_params() -> list[Any]:
     """``pytest.param`` per backend (those of :data:`BACKEND_NAMES` and ``torch:cuda``), with
-    ``gpu`` marks and skips that say why."""
+    ``gpu`` marks and skips that say why. ``$XNN_TEST_BACKENDS`` (comma-separated names, e.g.
+    ``numpy,array_api_strict``) skips the others without probing them (so without importing
+    torch or CuPy)."""
     import pytest
 
+    selected = os.environ.get("XNN_TEST_BACKENDS")
     params = []
     for name in (*BACKEND_NAMES, "torch:cuda"):
         marks = [pytest.mark.gpu] if name in ("cupy", "torch:cuda") else []
+        if selected is not None and name not in selected.split(","):
+            marks.append(pytest.mark.skip(reason=f"{name}: not in $XNN_TEST_BACKENDS"))
+            params.append(pytest.param(name, id=name, marks=marks))
+            continue
         try:
             get_backend(name)
         except BackendUnavailableError as exc:
