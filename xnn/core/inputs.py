@@ -79,10 +79,15 @@ def as_targets(y: Any, backend: Backend, dtype: str, n_outputs: int, n_rows: int
 
 
 def check_probability_rows(y: Any, backend: Backend, name: str) -> None:
-    """Each row of ``y`` must be a distribution: entries ≥ 0 summing to 1 (one host sync)."""
+    """Each row of ``y`` must be a distribution: entries ≥ 0 summing to 1 (one host sync).
+
+    |Σ y − 1| may reach 1e-4 (float32; 1e-9 in float64) for soft labels rounded by the user,
+    plus n·eps for the rounding of a sum of n entries: a fixed bound, not one that grows with
+    the number of classes (n × 1e-4 let an all-zero row of 10,000 classes through)."""
     xp = backend.xp
     tolerance = 1e-4 if backend.itemsize(y.dtype) < 8 else 1e-9
-    off = xp.abs(xp.sum(y, axis=1) - 1.0) > tolerance * y.shape[1]
+    bound = tolerance + y.shape[1] * float(xp.finfo(y.dtype).eps)
+    off = xp.abs(xp.sum(y, axis=1) - 1.0) > bound
     if bool(xp.any(y < 0) | xp.any(off)):
         raise ValueError(
             f"{name} must hold one probability row per sample for a classification loss "

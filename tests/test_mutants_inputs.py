@@ -1,0 +1,64 @@
+"""Tests written for surviving mutants of ``xnn.core.inputs`` (docs/mutation/xnn.core.inputs.md).
+
+Probability rows are accepted within 1e-4 per column (float32) or 1e-9 per column (float64)
+of summing to 1: soft labels rounded to 4 (float32) or 9 (float64) decimals pass.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from xnn.core.inputs import as_targets
+
+_MESSAGE = (
+    "y must hold one probability row per sample for a classification loss (entries >= 0 "
+    "summing to 1: one-hot or soft labels); got rows with negative entries or sums other "
+    "than 1 (regression targets need a regression loss such as MeanSquaredError)"
+)
+
+
+def _rows(value, dtype):
+    return np.full((2, 3), value, dtype=dtype)
+
+
+def test_float32_soft_labels_rounded_to_4_decimals_are_accepted(backend):
+    # float32(0.3333) * 3 misses 1 by about 1.0e-4: inside 3 columns * 1e-4, outside 3 * 1e-9
+    # (a float64 tolerance) and outside 1e-4 / 3
+    y = as_targets(_rows(0.3333, np.float32), backend, "float32", 3, 2)
+    np.testing.assert_allclose(backend.to_numpy(y), np.full((2, 3), 0.3333), rtol=1e-6)
+
+
+def test_float64_soft_labels_rounded_to_4_decimals_are_refused(backend):
+    # 1e-4 off is far outside float64's 3 * 1e-9
+    with pytest.raises(ValueError, match=re.escape(_MESSAGE)):
+        as_targets(_rows(0.3333, np.float64), backend, "float64", 3, 2)
+
+
+def test_float64_soft_labels_rounded_to_9_decimals_are_accepted(backend):
+    # 0.333333333 * 3 misses 1 by 1e-9: inside 3 * 1e-9, outside 1e-9 / 3
+    y = as_targets(_rows(0.333333333, np.float64), backend, "float64", 3, 2)
+    np.testing.assert_array_equal(backend.to_numpy(y), np.full((2, 3), 0.333333333))
+
+
+def test_the_probability_row_message_in_full(backend):
+    y = np.array([[0.5, 0.5, 0.0], [0.9, 0.0, 0.0]])
+    with pytest.raises(ValueError) as caught:
+        as_targets(y, backend, "float64", 3, 2)
+    assert str(caught.value) == _MESSAGE
+
+
+@pytest.mark.parametrize(("columns", "row_sum"), [(10_000, 0.0), (625, 1.0625), (50, 1.01)])
+def test_rows_far_from_a_distribution_are_refused_however_many_classes(columns, row_sum):
+    """The bound on |Σ y − 1| does not grow with the number of classes (it once was n × 1e-4,
+    which let an all-zero float32 row of 10,000 classes through)."""
+    from xnn.backends import get_backend
+    from xnn.core.inputs import check_probability_rows
+
+    y = np.full((2, columns), 1.0 / columns, np.float32)
+    y[1] *= np.float32(row_sum)
+    with pytest.raises(ValueError, match="one probability row per sample"):
+        check_probability_rows(y, get_backend("numpy"), "y")
+    check_probability_rows(y[:1], get_backend("numpy"), "y")  # the first row is one

@@ -1,0 +1,68 @@
+"""Tests written for surviving mutants of ``xnn.nn.layers`` (see docs/mutation/xnn.nn.layers.md):
+what a pickled layer holds, and how a Dense layer describes itself."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+
+from xnn import Dense, MeanSquaredError, NeuralNetwork, SoftmaxCrossEntropy, Tanh
+
+
+def _net(streams="independent"):
+    return NeuralNetwork([Dense(8, Tanh()), Dense(3)], SoftmaxCrossEntropy(), seed=1,
+                         dtype="float64", streams=streams)
+
+
+def test_a_models_pickle_does_not_grow_with_the_last_batch_it_saw():
+    """The last input and output of each layer are scratch: a pickle of the model after a
+    forward pass of 400 rows is exactly as long as after one of 2 rows (400 rows of 40
+    float64 columns alone would be 128 000 bytes)."""
+    X = np.random.default_rng(0).standard_normal((400, 40))
+    small, large = _net(), _net()
+    small.forward(X[:2])
+    large.forward(X)
+    assert len(pickle.dumps(large)) == len(pickle.dumps(small)) < 10_000
+    assert len(pickle.dumps(large.layers[0])) == len(pickle.dumps(small.layers[0])) < 1_000
+
+
+@pytest.mark.parametrize("streams", ["independent", "book"])
+def test_a_pickled_layer_holds_no_random_stream(streams):
+    """The network's seed streams are the network's: a layer's pickle (alone or inside its
+    model) names no class of ``xnn.core.random`` (the model saves its streams' positions as
+    plain data)."""
+    net = _net(streams)
+    net.forward(np.ones((3, 4)))
+    for obj in (net.layers[0], net.layers[1], net):
+        assert b"xnn.core.random" not in pickle.dumps(obj)
+
+
+@pytest.mark.parametrize("how", [lambda o: pickle.loads(pickle.dumps(o)), copy.deepcopy])
+def test_a_built_layer_copied_alone_is_an_unbuilt_layer(how):
+    """A layer copied out of its network keeps its configuration but none of the network's
+    operations: it reports itself unbuilt, with no parameters, and refuses to run on its own
+    with the library's message."""
+    net = _net()
+    net.forward(np.ones((3, 4)))
+    assert net.layers[0].built and len(net.layers[0].params) == 2
+    twin = how(net.layers[0])
+    assert twin.built is False
+    assert twin.params == [] and twin.param_grads == []
+    assert repr(twin) == "Dense(neurons=8, activation=Tanh())"
+    with pytest.raises(RuntimeError, match=r"is not built: layers run inside a NeuralNetwork"):
+        twin.forward(np.ones((3, 4)))
+    # and it can join a new network, which builds it again
+    fresh = NeuralNetwork([twin], MeanSquaredError(), seed=2, dtype="float64")
+    assert fresh.forward(np.ones((3, 4))).shape == (3, 8) and len(twin.params) == 2
+
+
+def test_a_standard_initialised_dense_layer_does_not_mention_its_weight_init():
+    """``weight_init="standard"`` is the default, so the repr leaves it out; any other is
+    shown."""
+    assert repr(Dense(4, Tanh())) == "Dense(neurons=4, activation=Tanh())"
+    assert repr(Dense(4, weight_init="standard")) == "Dense(neurons=4, activation=Linear())"
+    assert repr(Dense(4, weight_init="he")) == \
+        "Dense(neurons=4, activation=Linear(), weight_init='he')"
