@@ -181,3 +181,46 @@ def test_divergence_in_the_first_epoch_says_the_parameters_are_reset(monkeypatch
         "; the model's parameters are reset: its next forward pass draws them again from its "
         "seed")
     assert net.store is None
+
+
+# -- the trainer's constructor and argument checks (survivors of a second, trainer-only run) ----
+def test_a_new_trainer_has_the_books_starting_state():
+    trainer = Trainer(_net(), SGD(0.1))
+    assert trainer.best_loss == float("inf") and trainer.stop_training is False
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("model", SGD(0.1)), "net must be a NeuralNetwork, got 'model'"),
+    ((None, "sgd"), "optim must be an Optimizer such as SGD(0.1), got 'sgd'"),
+])
+def test_the_constructor_names_what_it_got(args, message):
+    net, optimizer = args
+    with pytest.raises(TypeError) as info:
+        Trainer(_net() if net is None else net, optimizer)
+    assert str(info.value) == message
+
+
+def test_data_without_rows_is_named():
+    _, _, trainer = _trainer()
+    with pytest.raises(ValueError) as info:
+        trainer.fit(np.zeros((0, 5)), np.zeros(0, dtype=int), epochs=1, verbose=0)
+    assert str(info.value) == "X_train has no rows"
+
+
+def test_half_a_validation_set_is_refused_in_words():
+    X, y = _data()
+    _, _, trainer = _trainer()
+    with pytest.raises(ValueError) as info:
+        trainer.fit(X, y, X, None, epochs=1, verbose=0)
+    assert str(info.value) == "give both X_test and y_test, or neither (no validation)"
+
+
+def test_a_last_batch_too_short_for_batch_norm_is_refused_in_words():
+    X, y = _data(rows=25)
+    net = NeuralNetwork([Dense(6, Tanh(), batch_norm=True), Dense(3)], SoftmaxCrossEntropy(),
+                        seed=3)
+    with pytest.raises(ValueError) as info:
+        Trainer(net, SGD(0.1)).fit(X, y, epochs=1, batch_size=8, verbose=0)
+    assert str(info.value) == (
+        "batch_size=8 leaves a last batch of 1 row(s) of the 25, and batch normalisation needs "
+        "at least 2; choose another batch_size (or drop a row)")
