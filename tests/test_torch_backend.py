@@ -367,3 +367,16 @@ def test_torch_clip_norm_equals_the_reference(rng):
         expected_norm = Kernels(backend.xp).clip_norm(expected, max_norm)
         torch.testing.assert_close(norm, expected_norm, rtol=1e-12, atol=0)
         torch.testing.assert_close(grad, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_the_torch_example_runs(monkeypatch, capsys):
+    import runpy
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "torch_interop.py"
+    monkeypatch.setattr(sys, "argv", [str(example)])
+    runpy.run_path(str(example), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "X.grad is None" in out
+    worst = float(out.rsplit("difference ", 1)[1])
+    assert worst < 1e-10  # float64, 100 steps: rounding only
