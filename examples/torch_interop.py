@@ -27,10 +27,10 @@ from xnn import (
 )
 
 
-def model(backend: str) -> NeuralNetwork:
+def model(backend: str, dtype: str) -> NeuralNetwork:
     return NeuralNetwork([Dense(32, Tanh(), weight_init="glorot", dropout=0.8),
                           Dense(3, Linear(), weight_init="glorot")],
-                         SoftmaxCrossEntropy(), seed=7, backend=backend, dtype="float64")
+                         SoftmaxCrossEntropy(), seed=7, backend=backend, dtype=dtype)
 
 
 def main() -> None:
@@ -38,14 +38,15 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or mps (float32 only)")
     device = parser.parse_args().device
     backend = "torch" if device == "cpu" else f"torch:{device}"
+    dtype = "float32" if device == "mps" else "float64"  # MPS has no float64
+    net = model(backend, dtype)  # an unusable device fails here, saying why
 
     generator = torch.Generator().manual_seed(0)
-    X = torch.randn(600, 10, generator=generator, dtype=torch.float64).to(device)
-    y = (X[:, :3] @ torch.randn(3, 3, generator=generator, dtype=torch.float64).to(device))
+    X = torch.randn(600, 10, generator=generator).to(device, getattr(torch, dtype))
+    y = X[:, :3] @ torch.randn(3, 3, generator=generator).to(device, getattr(torch, dtype))
     labels = y.argmax(dim=1)
     X.requires_grad_(True)  # a tensor from an autograd graph: read, never written
 
-    net = model(backend)
     trainer = Trainer(net, SGDMomentum(0.1, momentum=0.9), log=lambda line: None)
     history = trainer.fit(X, labels, X[:200], labels[:200], epochs=10, eval_every=5, seed=1,
                           batch_size=60, verbose=0)
@@ -54,7 +55,7 @@ def main() -> None:
     print(f"{backend}: validation loss {history.records[-1]['val_loss']:.4f}, "
           f"accuracy {100 * accuracy:.1f}%, X.grad is {X.grad}")
 
-    reference = model("numpy")
+    reference = model("numpy", dtype)
     Trainer(reference, SGDMomentum(0.1, momentum=0.9), log=lambda line: None).fit(
         to_numpy(X), to_numpy(labels), to_numpy(X[:200]), to_numpy(labels[:200]), epochs=10,
         eval_every=5, seed=1, batch_size=60, verbose=0)
