@@ -18,16 +18,7 @@ HOST_SIDE_PACKAGES = {"backends", "data", "tools"}
 
 
 def _imports_numpy(path: Path) -> list[int]:
-    lines = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module]
-        if any(name == "numpy" or name.startswith("numpy.") for name in names):
-            lines.append(node.lineno)
-    return lines
+    return _imports_of(path, ("numpy",))
 
 
 def test_model_maths_never_touches_numpy():

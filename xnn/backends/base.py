@@ -67,9 +67,7 @@ class Backend:
         uint8 pixels cross as bytes and are cast on the device.
         """
         if self.owns(x):
-            if dtype is None or x.dtype == dtype:
-                return x
-            return self.astype(x, dtype)
+            return self.cast(x, dtype)
         host = host_array(x)
         if dtype is None and host.dtype.kind == "f":
             dtype = self.dtype(host.dtype.name)
@@ -78,18 +76,19 @@ class Backend:
             self.host_to_device_bytes += host.size * self.itemsize(dtype)
             return self._from_host(host, dtype)  # cast on the host
         self.host_to_device_bytes += host.nbytes
-        array = self._from_host(host, None)
-        return array if dtype is None or array.dtype == dtype else self.astype(array, dtype)
+        return self.cast(self._from_host(host, None), dtype)
+
+    def cast(self, x: Any, dtype: Any) -> Any:
+        """``x`` in ``dtype``: ``x`` itself when it already is (or ``dtype`` is None)."""
+        return x if dtype is None or x.dtype == dtype else self.astype(x, dtype)
 
     def from_dlpack(self, x: Any) -> Any:
         """``x``, an array of any DLPack library on this backend's device, as an array of this
         backend sharing its memory (no copy); ``ValueError`` when that would need a copy."""
         if self.owns(x):
             return x
-        if type(x).__module__.startswith("torch"):
-            x = x.detach()  # torch refuses to export a tensor that requires grad
         try:
-            array = self._from_dlpack(x)
+            array = self._from_dlpack(_detached(x))
         except (BufferError, RuntimeError, TypeError, ValueError, AttributeError) as exc:
             array, reason = None, f" ({type(exc).__name__}: {exc})"
         else:
@@ -195,6 +194,12 @@ def host_array(x: Any) -> np.ndarray:
             f"{type(x).__name__} on {device}; move it with xnn.to_numpy(x) or model.to(...) "
             "first: xnn never copies from a device silently"
         )
-    if module.startswith("torch") and hasattr(x, "detach"):
-        x = np.from_dlpack(x.detach())
+    if module.startswith("torch"):
+        x = np.from_dlpack(_detached(x))
     return np.ascontiguousarray(x)
+
+
+def _detached(x: Any) -> Any:
+    """A torch tensor without its autograd history (torch refuses to export or view one that
+    requires grad); any other array as it is."""
+    return x.detach() if type(x).__module__.startswith("torch") else x

@@ -31,8 +31,5 @@ class NumPyBackend(Backend):
             return host
         return host.astype(dtype)
 
-    def owns(self, x: Any) -> bool:
-        return isinstance(x, np.ndarray)
-
     def to_numpy(self, x: Any) -> np.ndarray:
         return np.array(x, copy=True)  # a copy, as on every other backend

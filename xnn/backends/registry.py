@@ -91,13 +91,7 @@ def get_backend(name: str | Backend | None = None, *, fused: bool | None = None)
 
 
 def _auto() -> str:
-    for name in ("cupy", "torch:cuda"):
-        try:
-            get_backend(name)
-        except BackendUnavailableError:
-            continue
-        return name
-    return "numpy"
+    return next((name for name in ("cupy", "torch:cuda") if _usable(name)), "numpy")
 
 
 def available_backends() -> list[str]:

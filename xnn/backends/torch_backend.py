@@ -48,10 +48,6 @@ class TorchBackend(Backend):
         self.name = "torch" if device.type == "cpu" else f"torch:{torch_device_name(device)}"
         self.on_host = device.type == "cpu"  # host data is then shared, not copied
 
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return "torch", torch_device_name(self.device), type(self.kernels).__name__
-
     def synchronize(self) -> None:
         if self.device.type == "cuda":
             self.torch.cuda.synchronize(self.device)
@@ -87,17 +83,16 @@ class TorchBackend(Backend):
                     f"model is on {self.name!r} ({torch_device_name(self.device)}); move one of "
                     f"them first (tensor.to(...) or model.to(...)): xnn never copies silently"
                 )
-            return x if dtype is None or x.dtype == dtype else x.to(dtype)
+            return self.cast(x, dtype)
         if on_device(x):  # a CuPy array on this CUDA device: no copy (else a clear error)
-            tensor = self.from_dlpack(x)
-            return tensor if dtype is None or tensor.dtype == dtype else tensor.to(dtype)
+            return self.cast(self.from_dlpack(x), dtype)
         if not self.on_host:
             return super().asarray(x, dtype)
         host = host_array(x)
         if dtype is None and host.dtype.kind == "f":
             dtype = self.dtype(host.dtype.name)
-        tensor = torch.from_numpy(host) if host.flags.writeable else torch.tensor(host)
-        return tensor if dtype is None or tensor.dtype == dtype else tensor.to(dtype)
+        return self.cast(torch.from_numpy(host) if host.flags.writeable else torch.tensor(host),
+                         dtype)
 
     def from_dlpack(self, x: Any) -> Any:
         if isinstance(x, self.torch.Tensor):  # a tensor of another device: say which
