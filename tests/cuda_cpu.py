@@ -14,9 +14,12 @@ can be checked without a GPU.
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 import types
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ CTYPES = {"float": np.float32, "double": np.float64}
 SCALARS = {"lr", "momentum", "rows", "classes", "wd", "nesterov", "beta1", "beta2", "eps",
            "bc1", "bc2_sqrt", "decoupled", "alpha"}  # passed as numbers, never as arrays
 
+_CACHE = Path(tempfile.gettempdir()) / "xnn-test-kernels"
 _PARAM = re.compile(r"^(raw\s+)?(T|int32)\s+(\w+)$")
 
 
@@ -69,18 +73,29 @@ def compiler() -> str | None:
     return shutil.which("g++")
 
 
-def compile_sources(sources: dict[str, ElementwiseSource], ctype: str,
-                    directory: Path) -> ctypes.CDLL:
-    """Every source compiled for ``T`` = ``ctype`` into one library, a function per key."""
-    code = ["#include <cmath>", "#include <cstddef>", "using namespace std;",
-            f"typedef {ctype} T;", *(function(key, s) for key, s in sources.items())]
-    (directory / "kernels.cpp").write_text("\n".join(code))
-    done = subprocess.run([compiler() or "g++", "-O1", "-shared", "-fPIC", "-Wall", "-Werror",
-                           "-Wno-unused-variable", "-o", str(directory / "kernels.so"),
-                           str(directory / "kernels.cpp")], capture_output=True, text=True)
-    if done.returncode:
-        raise CompileError(done.stderr)
-    return ctypes.CDLL(str(directory / "kernels.so"))
+def compile_sources(sources: dict[str, ElementwiseSource], ctype: str) -> ctypes.CDLL:
+    """Every source compiled for ``T`` = ``ctype`` into one library, a function per key.
+
+    Libraries are kept in the temporary directory under the hash of their code and the
+    compiler's command: the same code is compiled once, not in every test process (a mutation
+    run starts hundreds, and g++ takes about half a second a library)."""
+    code = "\n".join(["#include <cmath>", "#include <cstddef>", "using namespace std;",
+                      f"typedef {ctype} T;", *(function(key, s) for key, s in sources.items())])
+    command = [compiler() or "g++", "-O1", "-shared", "-fPIC", "-Wall", "-Werror",
+               "-Wno-unused-variable"]
+    key = hashlib.sha256("\0".join([*command, code]).encode()).hexdigest()[:32]
+    _CACHE.mkdir(parents=True, exist_ok=True)
+    library = _CACHE / f"{key}.so"
+    if not library.is_file():
+        with tempfile.TemporaryDirectory(dir=_CACHE) as work:
+            source, built = Path(work) / "kernels.cpp", Path(work) / "kernels.so"
+            source.write_text(code)
+            done = subprocess.run([*command, "-o", str(built), str(source)],
+                                  capture_output=True, text=True)
+            if done.returncode:
+                raise CompileError(done.stderr)
+            os.replace(built, library)  # atomic: a process never loads a half-written library
+    return ctypes.CDLL(str(library))
 
 
 def call(library: ctypes.CDLL, dtype: Any, key: str, n: int, *arguments: Any) -> None:

@@ -33,14 +33,13 @@ REFERENCE = Kernels(np)
 
 
 @pytest.fixture(scope="module", params=list(CTYPES))
-def compiled(request, tmp_path_factory):
+def compiled(request):
     """Every source compiled for one ``T``: (library, NumPy dtype)."""
     if compiler() is None:
         pytest.skip("no C++ compiler (g++) to compile the CUDA kernel bodies on the CPU")
     ctype = request.param
     try:
-        library = compile_sources({**SOURCES, **ACTIVATION_SOURCES}, ctype,
-                                  tmp_path_factory.mktemp(f"cuda_{ctype}"))
+        library = compile_sources({**SOURCES, **ACTIVATION_SOURCES}, ctype)
     except CompileError as error:
         pytest.fail(f"the CUDA kernel bodies do not compile as C++:\n{error}")
     return library, CTYPES[ctype]

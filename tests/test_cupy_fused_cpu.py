@@ -29,15 +29,14 @@ REFERENCE = Kernels(np)
 
 
 @pytest.fixture(scope="module")
-def cupy(tmp_path_factory):
+def cupy():
     """The stand-in ``cupy`` module, with every kernel body compiled for float and double."""
     if compiler() is None:
         pytest.skip("no C++ compiler (g++) to compile the CUDA kernel bodies on the CPU")
     libraries = {}
     for ctype, dtype in CTYPES.items():
         try:
-            libraries[np.dtype(dtype)] = compile_sources(
-                ALL_SOURCES, ctype, tmp_path_factory.mktemp(f"stand_in_{ctype}"))
+            libraries[np.dtype(dtype)] = compile_sources(ALL_SOURCES, ctype)
         except CompileError as error:
             pytest.fail(f"the CUDA kernel bodies do not compile as C++:\n{error}")
     return StandInCuPy(ALL_SOURCES, libraries)
