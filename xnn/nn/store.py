@@ -129,10 +129,10 @@ class ParameterStore:
         moved = ParameterStore(backend, self.dtype, {n: s.shape for n, s in self.slots.items()},
                                self.lineage,
                                {n: s.shape for n, s in self.buffer_slots.items()})
-        dtype = backend.dtype(self.dtype)
-        moved.values[...] = backend.asarray(self.backend.to_numpy(self.values), dtype)
+        # the host copies already have the store's dtype, as have the arrays they fill
+        moved.values[...] = backend.asarray(self.backend.to_numpy(self.values))
         if self.buffer_slots:
-            moved.buffers[...] = backend.asarray(self.backend.to_numpy(self.buffers), dtype)
+            moved.buffers[...] = backend.asarray(self.backend.to_numpy(self.buffers))
         return moved
 
     def _view(self, flat: Any, slot: Slot) -> Any:
