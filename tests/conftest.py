@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from xnn.backends import Backend, get_backend
 from xnn.tools.testing import backend_params
+
+# scripts/mutation.sh: mutmut runs each mutant's tests in mutants/, where it keeps every test's
+# clean duration; read once here, in the fork server, before the mutants' processes fork from it
+_STATS = Path("mutmut-stats.json")
+_CLEAN_DURATIONS = json.loads(_STATS.read_text())["duration_by_test"] if _STATS.is_file() else {}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under mutmut, run a mutant's tests fastest first: it is killed at its first failure (-x)."""
+    if _CLEAN_DURATIONS and "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", ""):
+        items.sort(key=lambda item: _CLEAN_DURATIONS.get(item.nodeid, 0.0))
 
 
 @pytest.fixture(params=backend_params())
