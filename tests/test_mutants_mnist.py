@@ -389,3 +389,29 @@ def test_a_pip_that_never_finishes_times_out_after_900_seconds(
     assert reason.startswith("TimeoutExpired: Command '[")
     assert "'pip', 'download', '--no-deps'" in reason
     assert reason.endswith("' timed out after 900.0 seconds")
+
+
+def _arrays(x_test: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Good train images and labels, the given test images and labels for them (cache form)."""
+    x_train, y_train, _, _ = _small()
+    return (x_train.reshape(-1, 784), y_train.astype(np.int64), x_test,
+            np.zeros(x_test.shape[0], np.int64))
+
+
+@pytest.mark.parametrize("shape", [(5, 783), (5, 785)])
+def test_flat_images_must_have_784_pixels(shape: tuple[int, int]) -> None:
+    """Two-dimensional uint8 images of another width are refused, naming the test split."""
+    with pytest.raises(ValueError) as info:
+        mnist._validate(_arrays(np.zeros(shape, np.uint8)), "contents", full=False)
+    assert str(info.value) == (
+        f"contents: test images must be (n, 784) uint8, got {shape} uint8")
+
+
+def test_the_windows_cache_without_localappdata_is_under_the_home(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("XNN_DATA_DIR")
+    monkeypatch.delenv("LOCALAPPDATA", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("USERPROFILE", str(tmp_path))
+    monkeypatch.setattr(mnist.sys, "platform", "win32")
+    assert mnist.default_cache_dir() == tmp_path / "AppData" / "Local" / "xnn" / "Cache"
