@@ -415,3 +415,16 @@ def test_the_windows_cache_without_localappdata_is_under_the_home(
     monkeypatch.setenv("USERPROFILE", str(tmp_path))
     monkeypatch.setattr(mnist.sys, "platform", "win32")
     assert mnist.default_cache_dir() == tmp_path / "AppData" / "Local" / "xnn" / "Cache"
+
+
+def test_idx_files_with_a_label_out_of_range_name_their_path(tmp_path: Path) -> None:
+    x_train, y_train, x_test, y_test = _small()
+    y_train[3] = 12
+    directory = tmp_path / "idx"
+    directory.mkdir()
+    for stem, array in zip(STEMS, (x_train, y_train, x_test, y_test), strict=True):
+        write_idx(directory / stem, array)
+    with pytest.raises(MnistError) as info:
+        load_mnist(path=directory)
+    assert str(info.value) == (f"could not read MNIST from path {directory}: "
+                               f"path {directory}: train labels outside 0..9")
