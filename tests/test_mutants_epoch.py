@@ -103,3 +103,54 @@ def test_a_schedules_rate_defaults_to_the_first_step_of_the_epoch():
     schedule.start(0.1, epochs=3, steps_per_epoch=4)
     assert schedule.lr(1) == schedule.lr(1, 0) == pytest.approx(0.1 - 4 * 0.09 / 11)
     assert schedule.lr(1, 1) < schedule.lr(1)
+
+
+def test_a_schedule_started_without_steps_has_one_step_an_epoch():
+    schedule = LinearDecay(0.01, per="step")
+    schedule.start(0.1, epochs=3)
+    assert schedule.lr(2) == pytest.approx(0.01)  # the last of 3 periods: the final rate
+
+
+def test_each_batch_is_gathered_into_the_epochs_own_buffers(monkeypatch):
+    """train_epoch gathers every batch into the two arrays the epoch made once (no array is
+    allocated per batch), and the fit is the same as with fresh arrays."""
+    X, y = _data(24)
+    trainer = _trainer()
+    kernels = type(trainer.net.backend.kernels)
+    take_rows, outs = kernels.take_rows, []
+
+    def recording(self, x, indices, out=None):
+        outs.append(out)
+        return take_rows(self, x, indices, out=out)
+
+    monkeypatch.setattr(kernels, "take_rows", recording)
+    history = trainer.fit(X, y, epochs=2, batch_size=8)
+    assert len(outs) == 2 * 2 * 3 and all(out is not None for out in outs)
+    assert len({id(out.base if out.base is not None else out) for out in outs}) == 2
+    monkeypatch.setattr(kernels, "take_rows", take_rows)
+    fresh = _trainer().fit(X, y, epochs=2, batch_size=8)
+    assert [r["train_loss"] for r in history.records] == [r["train_loss"] for r in fresh.records]
+
+
+@pytest.mark.parametrize(("first", "second"), [((5, 6, "float64"), (5, 9, "float64")),
+                                               ((5, 6, "float64"), (5, 6, "float32"))])
+def test_one_optimizer_with_l2_decay_serves_a_model_of_another_shape_or_dtype(first, second):
+    """SGD's weight-decay work array follows the parameters it serves: the second model, of
+    other sizes or another dtype, trains exactly as with an optimizer of its own."""
+    def model(inputs, hidden, dtype):
+        rng = np.random.default_rng(1)
+        X = rng.standard_normal((16, inputs))
+        net = NeuralNetwork([Dense(hidden, Tanh()), Dense(3)], SoftmaxCrossEntropy(), seed=2,
+                            dtype=dtype)
+        return net, X, np.arange(16) % 3
+
+    shared = SGD(0.1, weight_decay=0.01)
+    net, X, y = model(*first)
+    Trainer(net, shared, log=lambda line: None).fit(X, y, epochs=1, batch_size=8)
+    net, X, y = model(*second)
+    Trainer(net, shared, log=lambda line: None).fit(X, y, epochs=1, batch_size=8)
+    alone, X, y = model(*second)
+    Trainer(alone, SGD(0.1, weight_decay=0.01), log=lambda line: None).fit(X, y, epochs=1,
+                                                                       batch_size=8)
+    for a, b in zip(net.params(), alone.params(), strict=True):
+        np.testing.assert_array_equal(a, b)

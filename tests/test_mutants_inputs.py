@@ -62,3 +62,12 @@ def test_rows_far_from_a_distribution_are_refused_however_many_classes(columns, 
     with pytest.raises(ValueError, match="one probability row per sample"):
         check_probability_rows(y, get_backend("numpy"), "y")
     check_probability_rows(y[:1], get_backend("numpy"), "y")  # the first row is one
+
+
+def test_one_hot_names_the_labels_out_of_range():
+    from xnn.data.preprocessing import one_hot
+
+    with pytest.raises(ValueError) as info:
+        one_hot(np.array([0, 12, 3]), 10)
+    assert str(info.value) == ("labels holds class labels in [0, 12], expected labels in "
+                               "[0, 9] for 10 classes")
