@@ -71,3 +71,43 @@ def test_one_hot_names_the_labels_out_of_range():
         one_hot(np.array([0, 12, 3]), 10)
     assert str(info.value) == ("labels holds class labels in [0, 12], expected labels in "
                                "[0, 9] for 10 classes")
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 1), (4, 1, 1)])
+def test_targets_of_three_dimensions_are_refused_in_words(backend, shape):
+    y = np.zeros(shape)
+    with pytest.raises(ValueError) as info:
+        as_targets(y, backend, "float64", 3, 4, classes=False)
+    assert str(info.value) == f"y must have one row per row of X (4), got shape {shape}"
+
+
+def test_a_scalar_target_is_refused_in_words(backend):
+    with pytest.raises(ValueError) as info:
+        as_targets(backend.asarray(np.array(1.0)), backend, "float64", 1, 4, classes=False)
+    assert str(info.value) == "y must have one row per row of X (4), got shape ()"
+
+
+def test_targets_that_are_not_numbers_are_refused_in_words():
+    from xnn.backends import get_backend
+
+    with pytest.raises(ValueError) as info:
+        as_targets(np.array(["a", "b"]), get_backend("numpy"), "float64", 1, 2, classes=False)
+    assert str(info.value) == "y must hold numbers, got dtype <U1"
+
+
+def test_one_value_per_row_for_several_outputs_points_to_one_hot(backend):
+    with pytest.raises(ValueError) as info:
+        as_targets(np.zeros(4), backend, "float64", 3, 4, classes=False)
+    assert str(info.value) == (
+        "y of shape (4,) gives one value per row, but the model has 3 outputs: give targets of "
+        "shape (rows, 3) (class labels: one-hot encode them with xnn.preprocessing.one_hot)")
+
+
+@pytest.mark.parametrize("given", ["float32", "int64"])
+def test_regression_targets_take_the_models_dtype_even_on_its_backend(backend, given):
+    """Targets already on the model's backend, as float32 or integers, become float64 for a
+    float64 model (data from the host is cast on its way; these are cast here)."""
+    y = backend.asarray(np.arange(4, dtype=given).reshape(4, 1))
+    got = as_targets(y, backend, "float64", 1, 4, classes=False)
+    assert got.dtype == backend.dtype("float64")
+    np.testing.assert_array_equal(backend.to_numpy(got), np.arange(4.0).reshape(4, 1))

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from xnn import Dense, MeanSquaredError, NeuralNetwork, SoftmaxCrossEntropy, Tanh
+from xnn.nn.operations import Operation
 
 
 def _net(streams="independent"):
@@ -66,3 +67,57 @@ def test_a_standard_initialised_dense_layer_does_not_mention_its_weight_init():
     assert repr(Dense(4, weight_init="standard")) == "Dense(neurons=4, activation=Linear())"
     assert repr(Dense(4, weight_init="he")) == \
         "Dense(neurons=4, activation=Linear(), weight_init='he')"
+
+
+def test_a_layer_used_before_its_network_built_it_says_so():
+    layer = Dense(3)
+    with pytest.raises(RuntimeError) as info:
+        layer.forward(np.zeros((2, 4)))
+    assert str(info.value) == (f"{layer!r} is not built: layers run inside a NeuralNetwork, "
+                               "whose first forward pass builds them")
+    net = _net()
+    net.forward(np.zeros((2, 4)))
+    with pytest.raises(RuntimeError) as info:
+        layer.build(net.store, True)
+    assert str(info.value) == "a Dense layer must belong to a NeuralNetwork before its first use"
+
+
+def test_a_layers_forward_trains_unless_told_and_keeps_its_input():
+    """``layer.forward(x)`` is a training pass (dropout on), as in the book, and the layer keeps
+    the input it was given as ``input_``."""
+    net = NeuralNetwork([Dense(50, Tanh(), dropout=0.5), Dense(3)], SoftmaxCrossEntropy(),
+                        seed=1, dtype="float64")
+    X = np.random.default_rng(0).standard_normal((4, 6))
+    net.forward(X)
+    layer = net.layers[0]
+    training, inference = layer.forward(X), layer.forward(X, inference=True)
+    assert layer.input_ is X
+    assert np.sum(training == 0) > 50 and not np.any(inference == 0)
+
+
+class Doubling(Operation):
+    """y = 2x: an activation that is an Operation, not a registered Activation."""
+
+    def _output(self, inference: bool) -> np.ndarray:
+        return 2 * self.input_
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        return 2 * output_grad
+
+
+def test_any_operation_can_be_a_dense_layers_activation():
+    X = np.random.default_rng(0).standard_normal((4, 6))
+    doubled = NeuralNetwork([Dense(3, Doubling())], MeanSquaredError(), seed=1, dtype="float64")
+    plain = NeuralNetwork([Dense(3)], MeanSquaredError(), seed=1, dtype="float64")
+    np.testing.assert_array_equal(doubled.forward(X), 2 * plain.forward(X))
+
+
+def test_a_linear_dense_layer_runs_no_activation_operation():
+    """Linear is y = x: a Dense layer without an activation runs only W and B (on kernels that
+    do not fuse the activation into the bias)."""
+    net = _net()
+    net.forward(np.zeros((2, 4)))
+    if not net.store.kernels.fuses_activations:
+        assert [type(op).__name__ for op in net.layers[1].operations] == ["WeightMultiply",
+                                                                        "BiasAdd"]
+    assert len(net.layers[0].operations) == 3 - net.store.kernels.fuses_activations
