@@ -196,7 +196,7 @@ def host_array(x: Any) -> np.ndarray:
         )
     if module.startswith("torch"):
         x = np.from_dlpack(_detached(x))
-    return np.ascontiguousarray(x)
+    return np.asarray(x, order="C")  # not ascontiguousarray, which makes a scalar 1-D
 
 
 def _detached(x: Any) -> Any:
