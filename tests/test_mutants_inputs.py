@@ -111,3 +111,18 @@ def test_regression_targets_take_the_models_dtype_even_on_its_backend(backend, g
     got = as_targets(y, backend, "float64", 1, 4, classes=False)
     assert got.dtype == backend.dtype("float64")
     np.testing.assert_array_equal(backend.to_numpy(got), np.arange(4.0).reshape(4, 1))
+
+
+def test_features_messages_in_full():
+    """as_features' default name is ``X``; strings and the wrong width are refused in words."""
+    from xnn.backends import get_backend
+    from xnn.core.inputs import as_features
+
+    numpy = get_backend("numpy")
+    with pytest.raises(ValueError) as info:
+        as_features(np.array([["a", "b"]]), numpy, "float64", None)
+    assert str(info.value) == "X must hold numbers, got dtype <U1"
+    with pytest.raises(ValueError) as info:
+        as_features(np.zeros((2, 3)), numpy, "float64", 4)
+    assert str(info.value) == ("X has 3 features per row, expected 4 (the width the model was "
+                               "built for, or of X_train)")

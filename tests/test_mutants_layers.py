@@ -121,3 +121,28 @@ def test_a_linear_dense_layer_runs_no_activation_operation():
         assert [type(op).__name__ for op in net.layers[1].operations] == ["WeightMultiply",
                                                                         "BiasAdd"]
     assert len(net.layers[0].operations) == 3 - net.store.kernels.fuses_activations
+
+
+def test_a_layer_in_a_second_network_is_refused_in_words():
+    layer = Dense(3)
+    first = NeuralNetwork([layer], MeanSquaredError(), seed=1)  # kept: ownership is a weakref
+    with pytest.raises(ValueError) as info:
+        NeuralNetwork([layer], MeanSquaredError(), seed=1)
+    assert str(info.value) == (
+        f"{layer!r} already belongs to another NeuralNetwork: a layer holds that network's "
+        "parameters, so sharing it would train both at once; create new layer objects (or "
+        "copy.deepcopy the other network)")
+    assert first.layers == [layer]
+
+
+def test_impossible_dropout_and_an_empty_store_are_refused_in_words():
+    from xnn.backends import get_backend
+    from xnn.nn.store import ParameterStore
+
+    with pytest.raises(ValueError) as info:
+        Dense(3, dropout=1.5)
+    assert str(info.value) == ("dropout (the probability of keeping a unit) must be a number "
+                               "in (0.0, 1.0], got 1.5")
+    with pytest.raises(ValueError) as info:
+        ParameterStore(get_backend("numpy"), "float64", {})
+    assert str(info.value) == "no parameters to store"
