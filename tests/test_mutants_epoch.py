@@ -10,15 +10,10 @@ from typing import ClassVar
 import numpy as np
 import pytest
 import tqdm.auto
+from test_mutants_train import _data  # the same small 3-class task
 
 from xnn import SGD, Dense, LinearDecay, NeuralNetwork, SoftmaxCrossEntropy, Tanh, Trainer
 from xnn.train import epoch as epoch_module
-
-
-def _data(rows=24, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((rows, 5))
-    return X, np.argmax(X @ rng.standard_normal((5, 3)), axis=1)
 
 
 def _trainer(optimizer=None):
