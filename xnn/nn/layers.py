@@ -104,9 +104,7 @@ class Layer:
 
     def forward(self, input_: Array, inference: bool = False) -> Array:
         """Run the operations in order."""
-        if not self.operations:
-            raise RuntimeError(f"{self!r} is not built: layers run inside a NeuralNetwork, "
-                               "whose first forward pass builds them")
+        self._check_built()
         self.input_ = input_
         for operation in self.operations:
             input_ = operation.forward(input_, inference)
@@ -115,9 +113,15 @@ class Layer:
 
     def backward(self, output_grad: Array) -> Array | None:
         """Run the operations' backward passes in reverse; ``None`` when dx is not needed."""
+        self._check_built()
         for operation in reversed(self.operations):
             output_grad = operation.backward(output_grad)
         return output_grad
+
+    def _check_built(self) -> None:
+        if not self.operations:
+            raise RuntimeError(f"{self!r} is not built: layers run inside a NeuralNetwork, "
+                               "whose first forward pass builds them")
 
     def set_mask_stream(self, streams: Streams, key: tuple[int, ...], backend: Backend,
                         dtype: str) -> None:
