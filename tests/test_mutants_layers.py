@@ -71,10 +71,11 @@ def test_a_standard_initialised_dense_layer_does_not_mention_its_weight_init():
 
 def test_a_layer_used_before_its_network_built_it_says_so():
     layer = Dense(3)
-    with pytest.raises(RuntimeError) as info:
-        layer.forward(np.zeros((2, 4)))
-    assert str(info.value) == (f"{layer!r} is not built: layers run inside a NeuralNetwork, "
-                               "whose first forward pass builds them")
+    for call in (lambda: layer.forward(np.zeros((2, 4))), lambda: layer.backward(np.ones((2, 3)))):
+        with pytest.raises(RuntimeError) as info:  # a backward pass, too: it once returned dy
+            call()
+        assert str(info.value) == (f"{layer!r} is not built: layers run inside a "
+                                   "NeuralNetwork, whose first forward pass builds them")
     net = _net()
     net.forward(np.zeros((2, 4)))
     with pytest.raises(RuntimeError) as info:
@@ -146,3 +147,26 @@ def test_impossible_dropout_and_an_empty_store_are_refused_in_words():
     with pytest.raises(ValueError) as info:
         ParameterStore(get_backend("numpy"), "float64", {})
     assert str(info.value) == "no parameters to store"
+
+
+@pytest.mark.parametrize("fusing", [False, True], ids=["separate", "fused"])
+@pytest.mark.parametrize("batch_norm", [False, True], ids=["bias", "batch_norm"])
+def test_every_operation_of_a_model_runs_on_the_models_kernels(backend, monkeypatch, fusing,
+                                                               batch_norm):
+    """A layer binds each operation it builds to its model's kernels (those of a backend made
+    with its own kernels, such as ``cupy:N``'s or CuPy's fused ones, are not the kernels that
+    an operation used on its own finds for its input): W, B (alone or fused with the
+    activation), batch norm's statistics, γ and β, and the activation."""
+    monkeypatch.setattr(backend.kernels, "fuses_activations", fusing)
+    net = NeuralNetwork([Dense(5, Tanh(), batch_norm=batch_norm, dropout=0.8), Dense(3)],
+                        SoftmaxCrossEntropy(), seed=1, backend=backend, dtype="float64")
+    net.forward(np.zeros((2, 4)))
+    for layer in net.layers:
+        computing = [op for op in layer.operations if op is not layer.dropout]
+        computing.append(layer.activation)  # inside BiasActivation when fused
+        assert [op for op in computing if op.kernels is not backend.kernels] == []
+    kinds = {type(op).__name__ for layer in net.layers for op in layer.operations}
+    if batch_norm:
+        assert {"BatchNormalize", "Scale", "BiasAdd"} <= kinds
+    else:
+        assert ("BiasActivation" in kinds) == fusing
