@@ -126,3 +126,31 @@ def test_features_messages_in_full():
         as_features(np.zeros((2, 3)), numpy, "float64", 4)
     assert str(info.value) == ("X has 3 features per row, expected 4 (the width the model was "
                                "built for, or of X_train)")
+
+
+
+@pytest.mark.parametrize("given", ["float64", "float32"])
+def test_fractional_class_labels_are_refused_alike_on_every_backend(backend, given):
+    """The message names no dtype: host floats cross to a device already cast to the model's
+    dtype, so a dtype named after the crossing would differ between backends."""
+    with pytest.raises(ValueError) as info:
+        as_targets(np.zeros(4, given), backend, "float32", 3, 4)
+    assert str(info.value) == ("y of shape (4,) holds fractions: give integer class labels or "
+                               "rows of shape (rows, 3)")
+
+
+def test_an_array_of_the_stand_in_gpu_on_another_device_is_moved_and_counted():
+    """array-api-strict data on its default device, for a model on the stand-in GPU's device:
+    the backend moves it (one counted copy), as it does host data; it is not read as host
+    data (which a device array refuses)."""
+    pytest.importorskip("array_api_strict")
+    from xnn.backends import get_backend
+    from xnn.core.inputs import as_features
+
+    strict = get_backend("array_api_strict")
+    X = strict.xp.asarray(np.arange(6.0).reshape(2, 3))
+    assert X.device != strict.device
+    before = strict.host_to_device
+    moved = as_features(X, strict, "float64", 3)
+    assert strict.owns(moved) and strict.host_to_device == before + 1
+    np.testing.assert_array_equal(strict.to_numpy(moved), np.arange(6.0).reshape(2, 3))

@@ -54,7 +54,7 @@ def as_targets(y: Any, backend: Backend, dtype: str, n_outputs: int, n_rows: int
     if y.ndim == 1 and classes:
         if kind not in "iu":
             raise ValueError(
-                f"{name} of shape {tuple(y.shape)} holds {y.dtype}: give integer class labels "
+                f"{name} of shape {tuple(y.shape)} holds fractions: give integer class labels "
                 f"or rows of shape (rows, {n_outputs})"
             )
         return one_hot_rows(y, n_outputs, backend, dtype, name)
