@@ -171,27 +171,6 @@ def test_moving_a_model_rebuilds_its_operations_for_the_target(monkeypatch, rng)
         np.testing.assert_allclose(moved, stayed, rtol=1e-12, atol=1e-14)
 
 
-def test_an_operation_that_is_not_an_activation_is_not_fused(fusing, rng):
-    """Any ``Operation`` may be a Dense layer's activation; one that is not an ``Activation``
-    has no ``registered`` attribute and no CUDA forms, so it runs on its own after BiasAdd."""
-    from xnn import MeanSquaredError, Operation
-
-    class Doubling(Operation):
-        def _output(self, inference):
-            return 2 * self.input_
-
-        def _input_grad(self, output_grad):
-            return 2 * output_grad
-
-    X = rng.standard_normal((4, 3))
-    doubled, plain = (NeuralNetwork([Dense(2, activation)], MeanSquaredError(), seed=1,
-                                    backend=fusing, dtype="float64")
-                      for activation in (Doubling(), None))
-    assert_backend_close(doubled.forward(X), 2 * plain.forward(X), rtol=1e-15, atol=0)
-    assert [type(op).__name__ for op in doubled.layers[0].operations] == [
-        "WeightMultiply", "BiasAdd", "Doubling"]
-
-
 def test_a_subclass_that_changes_the_maths_is_not_fused(fusing):
     class ScaledTanh(Tanh):
         def apply(self, xp, x):

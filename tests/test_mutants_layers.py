@@ -113,6 +113,21 @@ def test_any_operation_can_be_a_dense_layers_activation():
     np.testing.assert_array_equal(doubled.forward(X), 2 * plain.forward(X))
 
 
+def test_an_operation_that_is_not_an_activation_is_not_fused(backend, monkeypatch):
+    """On kernels that fuse activations (CuPy's; here any backend's, told to), an ``Operation``
+    that is not an ``Activation`` has no ``registered`` attribute and no fused form: it runs on
+    its own after BiasAdd."""
+    monkeypatch.setattr(backend.kernels, "fuses_activations", True)
+    X = np.random.default_rng(0).standard_normal((4, 6))
+    doubled, plain = (NeuralNetwork([Dense(3, activation)], MeanSquaredError(), seed=1,
+                                    backend=backend, dtype="float64")
+                      for activation in (Doubling(), None))
+    np.testing.assert_allclose(backend.to_numpy(doubled.forward(X)),
+                               2 * backend.to_numpy(plain.forward(X)), rtol=1e-15, atol=0)
+    assert [type(op).__name__ for op in doubled.layers[0].operations] == [
+        "WeightMultiply", "BiasAdd", "Doubling"]
+
+
 def test_a_linear_dense_layer_runs_no_activation_operation():
     """Linear is y = x: a Dense layer without an activation runs only W and B (on kernels that
     do not fuse the activation into the bias)."""

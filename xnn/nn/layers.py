@@ -119,6 +119,7 @@ class Layer:
         return output_grad
 
     def _check_built(self) -> None:
+        """``RuntimeError`` saying how a layer gets built, if it is not yet."""
         if not self.operations:
             raise RuntimeError(f"{self!r} is not built: layers run inside a NeuralNetwork, "
                                "whose first forward pass builds them")
